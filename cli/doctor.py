@@ -1,8 +1,59 @@
-"""`dknet doctor` (being written in this session)."""
+"""`dknet doctor`: what is installed, what is built, and which backend each op uses."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
 
-def doctor() -> None:
-    """(in progress)"""
-    raise SystemExit("not implemented yet")
+import typer
+from rich.table import Table
+
+from ._console import out
+from ._options import JsonOutOpt
+
+
+def doctor(
+    json_out: JsonOutOpt = None,
+    skip_spconv_check: Annotated[
+        bool, typer.Option("--skip-spconv-check", help="Do not run the tiny CPU sparse-conv check.")
+    ] = False,
+) -> None:
+    """Print versions, extension status (and why it is unavailable), op backends, spconv mode and
+    visible GPUs. Paste this output into bug reports."""
+    from dknet.engine.doctor import collect_environment
+    from dknet.io.atomic import atomic_write_text
+
+    report = collect_environment(run_spconv_check=not skip_spconv_check)
+
+    table = Table(title="dknet doctor", show_header=False, title_justify="left")
+    table.add_column("item", style="bold")
+    table.add_column("value")
+    for name, version in report.versions.items():
+        table.add_row(name, version)
+    table.add_row("python", report.python)
+    table.add_row("torch CUDA", report.torch_cuda or "none (CPU build)")
+    if report.gpus:
+        for gpu in report.gpus:
+            table.add_row(f"GPU {gpu['index']}", f"{gpu['name']} (sm {gpu['capability']})")
+    else:
+        table.add_row("GPUs", "none visible")
+    ext = report.extension
+    ext_text = "built" if ext["available"] else f"not available [{ext['kind']}]: {ext['message']}"
+    table.add_row("extension dknet._ext", ext_text)
+    if not ext["available"] and ext["fix"]:
+        table.add_row("  fix", ext["fix"])
+    if ext.get("build_info"):
+        table.add_row("  build", ", ".join(f"{k}={v}" for k, v in ext["build_info"].items()))
+    for device, ops in report.backends.items():
+        table.add_row(f"op backends ({device})", ", ".join(f"{op}: {b}" for op, b in ops.items()))
+    spconv = report.spconv
+    table.add_row(
+        "spconv", f"{spconv['version']}, {spconv['mode']} mode, CPU check: {spconv['cpu_check']}"
+    )
+    table.add_row("numba threads", str(report.numba_threads))
+    out.print(table)
+    for problem in report.problems:
+        out.print(f"[yellow]problem:[/] {problem}")
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2) + "\n")
+        out.print(f"wrote {json_out}")
