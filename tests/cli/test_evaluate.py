@@ -1,0 +1,161 @@
+"""`dknet evaluate` through Typer's CliRunner: output, files, exit codes, arguments passed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dknet.cli import app
+from typer.testing import CliRunner
+
+from dknet.evaluation import build_eval_result, evaluate_instances
+from dknet.io.ids_txt import write_ids_txt
+from dknet.io.submission import write_submission
+from dknet.structures.instances import Instances
+
+runner = CliRunner()
+N = 400
+
+
+@pytest.fixture()
+def folders(tmp_path: Path) -> tuple[Path, Path, float]:
+    gt = np.zeros(N, dtype=np.int64)
+    gt[:200] = 5001
+    gt[200:350] = 7002
+    masks = np.zeros((2, N), dtype=bool)
+    masks[0, :200] = True
+    masks[1, 200:300] = True  # IoU 2/3 with the table
+    preds = {"scene0001_00": Instances(masks, np.array([5, 7]), np.array([0.9, 0.4], np.float32))}
+    write_ids_txt(tmp_path / "gt" / "scene0001_00.txt", gt)
+    pred_dir = write_submission(tmp_path / "pred", preds)
+    expected = evaluate_instances(preds, {"scene0001_00": gt}).ap
+    return pred_dir, tmp_path / "gt", expected
+
+
+def test_table_json_and_csv(tmp_path: Path, folders: tuple[Path, Path, float]) -> None:
+    pred_dir, gt_dir, expected_ap = folders
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--predictions",
+            str(pred_dir),
+            "--ground-truth",
+            str(gt_dir),
+            "--json",
+            str(out_json),
+            "--csv",
+            str(out_csv),
+            "-j",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    chair = next(line for line in lines if "chair" in line)
+    table = next(line for line in lines if "table" in line and "│" in line)
+    average = next(line for line in lines if "average" in line)
+    # Fractions with three decimals: chair perfect; table matched up to 0.65 -> 4/9 = 0.444.
+    assert "1.000" in chair and chair.count("1.000") == 3
+    assert "0.444" in table and table.count("1.000") == 2
+    assert f"{expected_ap:.3f}" in average
+    assert "nan" in next(line for line in lines if "sofa" in line)
+    data = json.loads(out_json.read_text())
+    assert data["ap"] == pytest.approx(expected_ap) and data["num_scenes"] == 1
+    assert data["classes"][2]["class"] == "chair" and data["classes"][3]["ap"] is None
+    rows = list(csv.reader(out_csv.open()))
+    assert rows[0] == ["class", "class_id", "ap", "ap50", "ap25"]
+    assert rows[-1][0] == "average" and float(rows[-1][2]) == pytest.approx(expected_ap)
+    assert len(rows) == 1 + 18 + 1
+
+
+def test_arguments_passed_to_the_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dknet.evaluation
+
+    calls = []
+
+    def fake(pred_dir, gt_dir, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((pred_dir, gt_dir, kwargs))
+        kwargs["progress"](1, 1)
+        return build_eval_result(np.full((18, 10), 0.5), ["s"])
+
+    monkeypatch.setattr(dknet.evaluation, "evaluate_prediction_folder", fake)
+    for name in ("p", "g", "sem"):
+        (tmp_path / name).mkdir()
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--predictions",
+            str(tmp_path / "p"),
+            "--ground-truth",
+            str(tmp_path / "g"),
+            "--workers",
+            "3",
+            "--require-all",
+            "--semantic-predictions",
+            str(tmp_path / "sem"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    [(pred_dir, gt_dir, kwargs)] = calls
+    assert (pred_dir, gt_dir) == (tmp_path / "p", tmp_path / "g")
+    assert kwargs["workers"] == 3 and kwargs["require_all"] is True
+    assert kwargs["semantic_dir"] == tmp_path / "sem" and callable(kwargs["progress"])
+    assert "0.500" in next(line for line in result.output.splitlines() if "average" in line)
+
+
+def test_domain_errors_exit_1(tmp_path: Path, folders: tuple[Path, Path, float]) -> None:
+    pred_dir, gt_dir, _ = folders
+    (pred_dir / "scene0002_00.txt").write_text("")
+    result = runner.invoke(
+        app, ["evaluate", "--predictions", str(pred_dir), "--ground-truth", str(gt_dir)]
+    )
+    assert result.exit_code == 1
+    assert "scene0002_00.txt: no ground-truth file" in result.output.replace("\n", "")
+    (pred_dir / "scene0002_00.txt").unlink()
+    write_ids_txt(gt_dir / "scene0003_00.txt", np.zeros(N, dtype=np.int64))
+    ok = runner.invoke(
+        app, ["evaluate", "--predictions", str(pred_dir), "--ground-truth", str(gt_dir)]
+    )
+    assert ok.exit_code == 0, ok.output
+    strict = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--predictions",
+            str(pred_dir),
+            "--ground-truth",
+            str(gt_dir),
+            "--require-all",
+        ],
+    )
+    assert strict.exit_code == 1 and "scene0003_00" in strict.output
+    missing = runner.invoke(
+        app, ["evaluate", "--predictions", str(tmp_path / "nope"), "--ground-truth", str(gt_dir)]
+    )
+    assert missing.exit_code == 1 and "not a folder" in missing.output
+
+
+def test_usage_errors_exit_2(folders: tuple[Path, Path, float]) -> None:
+    pred_dir, gt_dir, _ = folders
+    assert runner.invoke(app, ["evaluate", "--predictions", str(pred_dir)]).exit_code == 2
+    # The checkpoint mode comes with the model: no placeholder options until then.
+    for option in ("--split", "--checkpoint", "--data"):
+        result = runner.invoke(
+            app,
+            [
+                "evaluate",
+                "--predictions",
+                str(pred_dir),
+                "--ground-truth",
+                str(gt_dir),
+                option,
+                "x",
+            ],
+        )
+        assert result.exit_code == 2
