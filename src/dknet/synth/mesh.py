@@ -1,0 +1,211 @@
+"""Turn a furnished room into one triangle mesh with no hidden surfaces, then colour it.
+
+Every visible primitive surface is sampled as a regular grid (``shapes``), the room shell adds
+one grid per wall (inner face only: walls have no visible thickness) and one for the floor. A
+vertex (or a triangle's centre) is *hidden* when the point a few millimetres in front of it,
+along its outward normal, lies inside another solid primitive, outside the room footprint or
+below the floor. This one rule removes vertices inside other solids, floor under objects
+standing on it, wall behind objects flush to walls, bottom faces resting on the floor, and faces
+pressed against each other (a chair leg's top under the seat). Faces with a hidden corner or
+centre are dropped and the vertices no face references are removed, so every kept vertex
+belongs to a triangle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .room import RoomShape
+from .shapes import FoldedSheet, Part, SurfacePatch, grid_faces, tile_index
+
+__all__ = ["RawMesh", "build_mesh", "floor_patch", "wall_sheets", "shade_colors"]
+
+#: How far in front of a vertex (metres, along its normal) the occupancy test looks. Smaller
+#: than the thinnest solid part (1 cm) so contacts are detected, larger than float noise.
+PROBE_DISTANCE = 0.005
+
+
+@dataclass(frozen=True)
+class RawMesh:
+    """The noise-free mesh of a room before over-segmentation.
+
+    Attributes:
+        points: (V, 3) float64 vertex positions, metres.
+        normals: (V, 3) float64 unit normals.
+        faces: (F, 3) int64 triangles (every vertex is referenced).
+        owner: (V,) int64 owner of each vertex (the caller's id of the part's object).
+        tile: (V,) int64 grid tile of each vertex, unique across all patches.
+        base_color: (V, 3) float64 RGB in [0, 1] of the vertex's part.
+    """
+
+    points: np.ndarray
+    normals: np.ndarray
+    faces: np.ndarray
+    owner: np.ndarray
+    tile: np.ndarray
+    base_color: np.ndarray
+
+
+def _axis_nodes(breaks: list[float], spacing: float) -> np.ndarray:
+    """Grid coordinates covering [breaks[0], breaks[-1]] that include every break point."""
+    nodes = [np.array([breaks[0]])]
+    for a, b in zip(breaks[:-1], breaks[1:], strict=True):
+        n = max(2, int(round((b - a) / spacing)) + 1)
+        nodes.append(np.linspace(a, b, n)[1:])
+    return np.concatenate(nodes)
+
+
+def floor_patch(shape: RoomShape, spacing: float, tile: int) -> SurfacePatch:
+    """The floor as a grid clipped to the room footprint (grid lines run along every wall)."""
+    xb = [0.0, shape.width]
+    yb = [0.0, shape.depth]
+    if shape.notch is not None:
+        xb.insert(1, shape.width - shape.notch[0])
+        yb.insert(1, shape.depth - shape.notch[1])
+    xs, ys = _axis_nodes(xb, spacing), _axis_nodes(yb, spacing)
+    nu, nv = len(xs), len(ys)
+    xx, yy = np.meshgrid(xs, ys, indexing="ij")
+    points = np.stack([xx.reshape(-1), yy.reshape(-1), np.zeros(nu * nv)], axis=1)
+    inside = shape.contains_points(points[:, :2], tolerance=1e-9)
+    faces = grid_faces(nu, nv)
+    faces = faces[inside[faces].all(axis=1)]
+    tu, tv = tile_index(nu, tile), tile_index(nv, tile)
+    tiles = (tu[:, None] * (tv.max() + 1) + tv[None, :]).reshape(-1)
+    return SurfacePatch(
+        points=points,
+        normals=np.broadcast_to(np.array([0.0, 0.0, 1.0]), (nu * nv, 3)).copy(),
+        faces=faces,
+        tiles=tiles,
+        num_tiles=int((tu.max() + 1) * (tv.max() + 1)),
+    )
+
+
+def wall_sheets(shape: RoomShape, color: tuple[float, float, float]) -> list[FoldedSheet]:
+    """One flat sheet per wall, facing into the room, from the floor to the wall height."""
+    return [
+        FoldedSheet(
+            origin=(float(w.start[0]), float(w.start[1]), 0.0),
+            width=w.length,
+            height=shape.height,
+            color=color,
+            yaw=w.yaw,
+        )
+        for w in shape.walls()
+    ]
+
+
+def _hidden(
+    probe: np.ndarray, part_of_vertex: np.ndarray, parts: list[Part], shape: RoomShape
+) -> np.ndarray:
+    """(V,) bool: the probe point lies outside the room, under the floor, or in a solid part."""
+    hidden = ~shape.contains_points(probe[:, :2], tolerance=1e-4)
+    hidden |= probe[:, 2] < -1e-4
+    order = np.argsort(probe[:, 0], kind="stable")
+    xs = probe[order, 0]
+    for j, part in enumerate(parts):
+        if not part.solid:
+            continue
+        lo, hi = part.bounds()
+        a, b = np.searchsorted(xs, lo[0]), np.searchsorted(xs, hi[0], side="right")
+        if a >= b:
+            continue
+        idx = order[a:b]
+        q = probe[idx]
+        near = (q[:, 1] >= lo[1]) & (q[:, 1] <= hi[1]) & (q[:, 2] >= lo[2]) & (q[:, 2] <= hi[2])
+        near &= part_of_vertex[idx] != j
+        idx, q = idx[near], q[near]
+        if len(idx):
+            hidden[idx[part.contains(q)]] = True
+    return hidden
+
+
+def build_mesh(
+    shape: RoomShape,
+    parts: list[Part],
+    owners: list[int],
+    *,
+    spacing: float,
+    tile: int,
+    floor_color: tuple[float, float, float],
+) -> RawMesh:
+    """Sample every visible surface, remove hidden vertices and re-index the faces.
+
+    Args:
+        shape: the room (its floor is added here; walls must be among ``parts``).
+        parts: primitives in room coordinates, metres.
+        owners: one owner id per part (copied to its vertices); the floor gets ``owners[-1]``
+            when ``len(owners) == len(parts) + 1``.
+        spacing: target vertex spacing, metres.
+        tile: over-segmentation tile size, vertices per side.
+        floor_color: RGB in [0, 1].
+
+    Returns:
+        The visible mesh with per-vertex owner, tile and base colour.
+    """
+    if len(owners) != len(parts) + 1:
+        raise ValueError("owners must list one id per part plus one for the floor")
+    patches: list[tuple[SurfacePatch, int, tuple[float, float, float]]] = []
+    for j, part in enumerate(parts):
+        for patch in part.surface(spacing, tile):
+            patches.append((patch, j, part.color))
+    patches.append((floor_patch(shape, spacing, tile), len(parts), floor_color))
+
+    counts = np.array([len(p.points) for p, _, _ in patches], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    tile_starts = np.concatenate([[0], np.cumsum([p.num_tiles for p, _, _ in patches])[:-1]])
+    points = np.concatenate([p.points for p, _, _ in patches])
+    normals = np.concatenate([p.normals for p, _, _ in patches])
+    faces = np.concatenate([p.faces + s for (p, _, _), s in zip(patches, starts, strict=True)])
+    tiles = np.concatenate([p.tiles + t for (p, _, _), t in zip(patches, tile_starts, strict=True)])
+    part_idx = np.repeat(np.array([j for _, j, _ in patches], dtype=np.int64), counts)
+    colors = np.repeat(np.array([c for _, _, c in patches], dtype=np.float64), counts, axis=0)
+    owner_of_part = np.asarray(owners, dtype=np.int64)
+
+    # A face goes when a corner is hidden or when its centre is: a triangle whose corners all
+    # lie on the rim of a hiding solid (a seam) still has its middle under that solid.
+    face_normals = normals[faces].sum(axis=1)
+    face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
+    probes = np.concatenate(
+        [
+            points + PROBE_DISTANCE * normals,
+            points[faces].mean(axis=1) + PROBE_DISTANCE * face_normals,
+        ]
+    )
+    # The floor's part index (len(parts)) matches no real part, so no solid skips it.
+    hidden = _hidden(probes, np.concatenate([part_idx, part_idx[faces[:, 0]]]), parts, shape)
+    visible, face_visible = ~hidden[: len(points)], ~hidden[len(points) :]
+    faces = faces[visible[faces].all(axis=1) & face_visible]
+    keep = np.zeros(len(points), dtype=bool)
+    keep[faces.reshape(-1)] = True
+    new_index = np.cumsum(keep) - 1
+    return RawMesh(
+        points=points[keep],
+        normals=normals[keep],
+        faces=new_index[faces],
+        owner=owner_of_part[part_idx[keep]],
+        tile=tiles[keep],
+        base_color=colors[keep],
+    )
+
+
+def shade_colors(
+    base: np.ndarray, normals: np.ndarray, rng: np.random.Generator, *, light: np.ndarray
+) -> np.ndarray:
+    """Per-vertex colours: base colour, Lambert shading from ``light`` and sensor-like jitter.
+
+    Args:
+        base: (V, 3) float RGB in [0, 1].
+        normals: (V, 3) float unit normals.
+        rng: random stream for the per-vertex variation.
+        light: (3,) unit direction towards the light.
+
+    Returns:
+        (V, 3) uint8 RGB.
+    """
+    lambert = np.clip(normals @ light, 0.0, 1.0)
+    shading = 0.55 + 0.45 * lambert
+    jitter = rng.normal(0.0, 0.025, size=base.shape) + rng.normal(0.0, 0.02, size=(len(base), 1))
+    rgb = np.clip(base * shading[:, None] + jitter, 0.0, 1.0)
+    return np.round(rgb * 255.0).astype(np.uint8)
