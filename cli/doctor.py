@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._console import out
@@ -28,32 +29,37 @@ def doctor(
     table = Table(title="dknet doctor", show_header=False, title_justify="left")
     table.add_column("item", style="bold")
     table.add_column("value")
+
+    def add(name: str, value: str) -> None:
+        # Values come from the environment (paths, messages): never interpret them as markup.
+        table.add_row(escape(name), escape(value))
+
     for name, version in report.versions.items():
-        table.add_row(name, version)
-    table.add_row("python", report.python)
-    table.add_row("torch CUDA", report.torch_cuda or "none (CPU build)")
+        add(name, version)
+    add("python", report.python)
+    add("torch CUDA", report.torch_cuda or "none (CPU build)")
     if report.gpus:
         for gpu in report.gpus:
-            table.add_row(f"GPU {gpu['index']}", f"{gpu['name']} (sm {gpu['capability']})")
+            add(f"GPU {gpu['index']}", f"{gpu['name']} (sm {gpu['capability']})")
     else:
-        table.add_row("GPUs", "none visible")
+        add("GPUs", "none visible")
     ext = report.extension
-    ext_text = "built" if ext["available"] else f"not available [{ext['kind']}]: {ext['message']}"
-    table.add_row("extension dknet._ext", ext_text)
+    ext_text = "built" if ext["available"] else f"not available ({ext['kind']}): {ext['message']}"
+    add("extension dknet._ext", ext_text)
     if not ext["available"] and ext["fix"]:
-        table.add_row("  fix", ext["fix"])
+        add("  fix", ext["fix"])
     if ext.get("build_info"):
-        table.add_row("  build", ", ".join(f"{k}={v}" for k, v in ext["build_info"].items()))
+        add("  build", ", ".join(f"{k}={v}" for k, v in ext["build_info"].items()))
     for device, ops in report.backends.items():
-        table.add_row(f"op backends ({device})", ", ".join(f"{op}: {b}" for op, b in ops.items()))
+        add(f"op backends ({device})", ", ".join(f"{op}: {b}" for op, b in ops.items()))
     spconv = report.spconv
-    table.add_row(
+    add(
         "spconv", f"{spconv['version']}, {spconv['mode']} mode, CPU check: {spconv['cpu_check']}"
     )
-    table.add_row("numba threads", str(report.numba_threads))
+    add("numba threads", str(report.numba_threads))
     out.print(table)
     for problem in report.problems:
-        out.print(f"[yellow]problem:[/] {problem}")
+        out.print(f"[yellow]problem:[/] {escape(problem)}")
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2) + "\n")
-        out.print(f"wrote {json_out}")
+        out.print(f"wrote {escape(str(json_out))}")

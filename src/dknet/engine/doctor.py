@@ -117,13 +117,14 @@ def collect_environment(*, run_spconv_check: bool = True) -> EnvironmentReport:
     backends = {"cpu": _backend.planned_backends(torch.device("cpu"))}
     if torch.cuda.is_available():
         backends["cuda"] = _backend.planned_backends(torch.device("cuda"))
-        arch_list = str((status.build_info or {}).get("arch_list", ""))
+        # build_info lists what nvcc compiled, e.g. ["sm_80", "sm_90", "compute_90"].
+        compiled = [str(a) for a in (status.build_info or {}).get("cuda_arch_list", [])]
         for gpu in gpus:
-            sm = gpu["capability"].replace(".", "")
-            if status.available and arch_list and sm not in arch_list.replace(".", ""):
+            sm = "sm_" + gpu["capability"].replace(".", "")
+            if status.available and compiled and sm not in compiled:
                 problems.append(
-                    f"GPU {gpu['index']} ({gpu['name']}, sm_{sm}) is not in the extension's "
-                    f"compiled architectures ({arch_list}); rebuild with "
+                    f"GPU {gpu['index']} ({gpu['name']}, {sm}) is not in the extension's "
+                    f"compiled architectures ({', '.join(compiled)}); rebuild with "
                     f"TORCH_CUDA_ARCH_LIST={gpu['capability']}"
                 )
 
