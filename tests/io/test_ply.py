@@ -664,7 +664,7 @@ MALFORMED = [
     pytest.param(
         _binary(XYZ, np.array([0, 0, 0, np.nan, 1, 1, 2, 2, 2], "<f4").tobytes()),
         "1 of 3 vertices have non-finite coordinates; pass drop_non_finite=True "
-        "(--drop-non-finite) to drop them",
+        "to read_ply to drop them (benchmark scenes must keep every vertex)",
         id="non_finite",
     ),
     pytest.param(

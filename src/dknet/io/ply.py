@@ -954,7 +954,7 @@ def read_ply(path: str | os.PathLike[str], *, drop_non_finite: bool = False) -> 
             raise _error(
                 source,
                 f"{num_bad} of {n} vertices have non-finite coordinates; pass drop_non_finite=True "
-                "(--drop-non-finite) to drop them",
+                "to read_ply to drop them (benchmark scenes must keep every vertex)",
             )
         if num_bad == n:
             raise _error(
