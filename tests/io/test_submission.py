@@ -149,7 +149,7 @@ MASK = "predicted_masks/scene0707_00_000.txt"
         (f"{MASK} 5 0.5 extra", "expected 3 tokens"),
         (f"{MASK}  5 0.5", "expected 3 tokens"),
         ("", "expected 3 tokens"),
-        ("/tmp/scene0707_00_000.txt 5 0.5", "must be relative"),
+        ("/data/scene0707_00_000.txt 5 0.5", "must be relative"),
         ("predicted masks/scene0707_00_000.txt 5 0.5", "paths must not contain spaces"),
         ("../outside.txt 5 0.5", "outside the submission folder"),
         (f"{MASK}\t5 0.5", "expected 3 tokens"),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dknet.errors import DatasetLayoutError
+from dknet.io._layout import require_folder
 from dknet.io.scannet import MAX_OBJECT_ID, ScanNetScene
 from dknet.labels import (
     IGNORE_LABEL,
@@ -53,11 +54,7 @@ def list_pointcept_scenes(root: str | os.PathLike[str]) -> list[Path]:
     Raises:
         DatasetLayoutError: ``root`` is missing or not a folder, or holds no scenes.
     """
-    base = Path(root)
-    if not base.exists():
-        raise DatasetLayoutError(f"{base}: dataset root not found")
-    if not base.is_dir():
-        raise DatasetLayoutError(f"{base}: dataset root is not a folder")
+    base = require_folder(root)
     if is_pointcept_scene_dir(base):
         return [base]
     split_folders = [base / s for s in POINTCEPT_SPLITS if (base / s).is_dir()]

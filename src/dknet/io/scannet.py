@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from dknet.errors import DatasetLayoutError
+from dknet.io._layout import require_folder
 from dknet.io.ply import read_ply
 from dknet.labels import IGNORE_LABEL, MIN_INSTANCE_SEMANTIC, NYU40_TO_SEMANTIC
 
@@ -315,16 +316,12 @@ def list_scenes(root: str | os.PathLike[str]) -> list[Path]:
 
     Accepts the dataset root (``root/scans/*`` then ``root/scans_test/*``, each sorted by name),
     a ``scans`` folder itself (its sub-folders that hold a mesh or are named like
-    ``sceneXXXX_YY``), or a single scene folder.
+    ``scene<NNNN>_<NN>``), or a single scene folder.
 
     Raises:
         DatasetLayoutError: ``root`` is missing or not a folder, or holds no scenes.
     """
-    base = Path(root)
-    if not base.exists():
-        raise DatasetLayoutError(f"{base}: dataset root not found")
-    if not base.is_dir():
-        raise DatasetLayoutError(f"{base}: dataset root is not a folder")
+    base = require_folder(root)
     if is_scene_dir(base):
         return [base]
     split_folders = [base / name for name in ("scans", "scans_test") if (base / name).is_dir()]

@@ -105,6 +105,11 @@ def scene_id_for(scene_index: int) -> str:
 def _check_arguments(scene_index: int, seed: int, vertex_spacing: float) -> None:
     if not 0 <= scene_index < MAX_SCENES:
         raise ConfigError(f"scene index {scene_index} is outside 0..{MAX_SCENES - 1}")
+    check_seed_and_spacing(seed, vertex_spacing)
+
+
+def check_seed_and_spacing(seed: int, vertex_spacing: float) -> None:
+    """Raise ConfigError unless the seed is >= 0 and the spacing is in the supported range."""
     if seed < 0:
         raise ConfigError(f"seed must be >= 0, got {seed}")
     if not MIN_VERTEX_SPACING <= vertex_spacing <= MAX_VERTEX_SPACING:

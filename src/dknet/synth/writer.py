@@ -40,9 +40,8 @@ from .labels_table import format_label_table
 from .room import SCENE_TYPE_NAMES
 from .scene import (
     MAX_SCENES,
-    MAX_VERTEX_SPACING,
-    MIN_VERTEX_SPACING,
     SyntheticScene,
+    check_seed_and_spacing,
     generate_scene,
     scene_id_for,
 )
@@ -263,14 +262,7 @@ def _prepare_output(out: Path, overwrite: bool) -> None:
 def _check(num_scenes: int, seed: int, vertex_spacing: float, workers: int) -> None:
     if not 1 <= num_scenes <= MAX_SCENES:
         raise ConfigError(f"number of scenes must be 1..{MAX_SCENES}, got {num_scenes}")
-    if seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {seed}")
-    if not MIN_VERTEX_SPACING <= vertex_spacing <= MAX_VERTEX_SPACING:
-        raise ConfigError(
-            f"vertex spacing {vertex_spacing} m is outside {MIN_VERTEX_SPACING}.."
-            f"{MAX_VERTEX_SPACING} m",
-            hint="the default 0.03 gives ScanNet-like densities",
-        )
+    check_seed_and_spacing(seed, vertex_spacing)
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (0: one per CPU core), got {workers}")
 
