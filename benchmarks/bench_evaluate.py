@@ -37,7 +37,7 @@ def make_scene(seed: int, num_vertices: int, num_masks: int) -> tuple[np.ndarray
     rng = np.random.default_rng(seed)
     cuts = np.sort(rng.choice(np.arange(1, num_vertices), size=NUM_OBJECTS - 1, replace=False))
     bounds = np.concatenate([[0], cuts, [num_vertices]])
-    nyu = rng.choice(np.array(INSTANCE_NYU40_IDS + (1, 2, 40, 0)), size=NUM_OBJECTS)
+    nyu = rng.choice(np.array((*INSTANCE_NYU40_IDS, 1, 2, 40, 0)), size=NUM_OBJECTS)
     values = np.where(nyu > 0, nyu * 1000 + np.arange(1, NUM_OBJECTS + 1), 0)
     gt = np.repeat(values, np.diff(bounds)).astype(np.int64)
     picks = rng.choice(NUM_OBJECTS, size=num_masks, replace=num_masks > NUM_OBJECTS)

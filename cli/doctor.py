@@ -53,9 +53,7 @@ def doctor(
     for device, ops in report.backends.items():
         add(f"op backends ({device})", ", ".join(f"{op}: {b}" for op, b in ops.items()))
     spconv = report.spconv
-    add(
-        "spconv", f"{spconv['version']}, {spconv['mode']} mode, CPU check: {spconv['cpu_check']}"
-    )
+    add("spconv", f"{spconv['version']}, {spconv['mode']} mode, CPU check: {spconv['cpu_check']}")
     add("numba threads", str(report.numba_threads))
     out.print(table)
     for problem in report.problems:

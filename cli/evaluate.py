@@ -45,7 +45,7 @@ def render_result(result: EvalResult) -> None:
         sem_table = Table(title=f"Semantic segmentation ({sem.num_scenes} scenes)")
         sem_table.add_column("class")
         sem_table.add_column("IoU", justify="right")
-        for name, iou in zip(sem.class_names, sem.iou):
+        for name, iou in zip(sem.class_names, sem.iou, strict=False):
             sem_table.add_row(name, _fmt(iou))
         sem_table.add_section()
         sem_table.add_row("[bold]mIoU[/]", f"[bold]{_fmt(sem.miou)}[/]")
@@ -77,7 +77,9 @@ def evaluate(
         Path | None,
         typer.Option(
             "--semantic-predictions",
-            help="Folder of <scene>.txt files with one nyu40 id per vertex: adds accuracy and mIoU.",
+            help=(
+                "Folder of <scene>.txt files with one nyu40 id per vertex: adds accuracy and mIoU."
+            ),
         ),
     ] = None,
     require_all: Annotated[

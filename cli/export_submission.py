@@ -18,7 +18,10 @@ __all__ = ["export_submission", "render_report"]
 
 
 def render_report(report: SubmissionReport) -> None:
-    """Print warnings (stderr), one ``file:line: problem`` line per problem and a summary (stdout)."""
+    """Print warnings (stderr), then one ``file:line: problem`` line per problem and a summary.
+
+    Problems and the summary go to stdout.
+    """
     for warning in report.warnings:
         _console.err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     for problem in report.problems:

@@ -113,7 +113,10 @@ def test_non_editable_wheel_runs_cli(tmp_path: Path) -> None:
     run_env = {**os.environ, "PYTHONPATH": str(target)}
     where = _run_python("import dknet; print(dknet.__file__)", cwd=tmp_path, env=run_env)
     assert where.strip().startswith(str(target))
-    for argv in ([str(target / "bin" / "dknet"), "--help"], [sys.executable, "-m", "dknet", "--help"]):
+    for argv in (
+        [str(target / "bin" / "dknet"), "--help"],
+        [sys.executable, "-m", "dknet", "--help"],
+    ):
         proc = subprocess.run(
             argv, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=300
         )

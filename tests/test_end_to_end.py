@@ -43,7 +43,8 @@ def _instances_from_ground_truth(gt: np.ndarray, *, degrade: bool) -> Instances:
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("e2e")
     result = runner.invoke(
-        app, ["synth", str(root / "raw"), "--scenes", "3", "--seed", "5", "--vertex-spacing", "0.05"]
+        app,
+        ["synth", str(root / "raw"), "--scenes", "3", "--seed", "5", "--vertex-spacing", "0.05"],
     )
     assert result.exit_code == 0, result.output
     result = runner.invoke(
@@ -99,16 +100,21 @@ def test_submission_round_trip_through_the_cli(dataset: Path, degrade: bool, per
 def test_check_rejects_a_truncated_mask(dataset: Path) -> None:
     gt_dir = dataset / "data" / "ground_truth"
     ground_truth = {p.stem: read_ids_txt(p) for p in sorted(gt_dir.glob("*.txt"))}
-    predictions = {s: _instances_from_ground_truth(g, degrade=False) for s, g in ground_truth.items()}
+    predictions = {
+        s: _instances_from_ground_truth(g, degrade=False) for s, g in ground_truth.items()
+    }
     sub = dataset / "submission-broken"
     write_submission(sub, predictions)
     mask = sorted((sub / "predicted_masks").glob("*.txt"))[0]
     mask.write_text("".join(mask.read_text().splitlines(keepends=True)[:-5]))
-    result = runner.invoke(app, ["export-submission", "--check", str(sub), "--ground-truth", str(gt_dir)])
+    result = runner.invoke(
+        app, ["export-submission", "--check", str(sub), "--ground-truth", str(gt_dir)]
+    )
     assert result.exit_code == 1
     assert mask.name in result.output
     result = runner.invoke(
-        app, ["evaluate", "--predictions", str(sub), "--ground-truth", str(gt_dir), "--workers", "1"]
+        app,
+        ["evaluate", "--predictions", str(sub), "--ground-truth", str(gt_dir), "--workers", "1"],
     )
     assert result.exit_code == 1
     assert "Traceback" not in result.output

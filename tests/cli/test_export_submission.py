@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dknet.cli import app
 from typer.testing import CliRunner
 
+from dknet.cli import app
 from dknet.io.ids_txt import write_ids_txt
 from dknet.io.submission import write_submission
 from dknet.structures.instances import Instances

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dknet.cli import app
 from typer.testing import CliRunner
+
+from dknet.cli import app
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""Instance AP: hand-computed cases for every rule, and a slow literal reference on random folders."""
+"""Instance AP: hand-computed cases for each rule, a slow literal reference on random folders."""
 
 from __future__ import annotations
 
@@ -326,7 +326,7 @@ def test_folder_mask_length_and_missing_ground_truth(tmp_path: Path) -> None:
         evaluate_prediction_folder(short, gts, workers=1)
     assert "m/a.txt" in info.value.message
     orphan = write_folder(tmp_path / "q", {"t": []}, {})
-    with pytest.raises(InvalidPredictionError, match="t.txt: no ground-truth file"):
+    with pytest.raises(InvalidPredictionError, match=r"t.txt: no ground-truth file"):
         evaluate_prediction_folder(orphan, gts, workers=1)
 
 
@@ -371,10 +371,10 @@ def reference_folder_ap(pred_dir: Path, gt_dir: Path) -> np.ndarray:
                 "size": size,
                 "conf": conf,
                 "gts": [],
-                "void": sum(1 for a, b in zip(m, void) if a and b),
+                "void": sum(1 for a, b in zip(m, void, strict=True) if a and b),
             }
             for gt in gts[label]:
-                inter = sum(1 for a, v in zip(m, ids) if a and v == gt["id"])
+                inter = sum(1 for a, v in zip(m, ids, strict=True) if a and v == gt["id"])
                 if inter > 0:
                     pred["gts"].append((gt, inter))
                     gt["preds"].append((pred, inter))
@@ -478,7 +478,7 @@ def random_folder(root: Path, seed: int, num_scenes: int = 4) -> tuple[Path, Pat
             label = (
                 gt_class
                 if gt_class in classes and rng.random() < 0.7
-                else int(rng.choice(classes + [1, 0, 40]))
+                else int(rng.choice([*classes, 1, 0, 40]))
             )
             conf = float(np.round(rng.random(), 1))
             lines.append(f"{rel} {label} {conf}")

@@ -49,7 +49,14 @@ def test_random_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("data", "line"),
-    [(b"1.0\n", 1), (b"1\n\n2\n", 2), (b"0\nabc\n", 2), (b"-\n", 1), (b"1-2\n", 1), (b"0\n1e3\n", 2)],
+    [
+        (b"1.0\n", 1),
+        (b"1\n\n2\n", 2),
+        (b"0\nabc\n", 2),
+        (b"-\n", 1),
+        (b"1-2\n", 1),
+        (b"0\n1e3\n", 2),
+    ],
 )
 def test_bad_lines_name_file_and_line(data: bytes, line: int) -> None:
     with pytest.raises(InvalidPredictionError, match=rf"mask\.txt: line {line}:"):

@@ -109,7 +109,7 @@ def test_non_finite_and_corrupt_files(tmp_path: Path) -> None:
         read_pointcept_scene(folder)
     folder = write_scene(tmp_path / "b" / "scene0000_00")
     (folder / "instance.npy").write_bytes(b"not numpy")
-    with pytest.raises(DatasetLayoutError, match="instance.npy: not a readable .npy"):
+    with pytest.raises(DatasetLayoutError, match=r"instance.npy: not a readable .npy"):
         read_pointcept_scene(folder)
 
 

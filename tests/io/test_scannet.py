@@ -159,10 +159,10 @@ def test_label_table_missing_file_and_bad_id(tmp_path: Path) -> None:
     with pytest.raises(DatasetLayoutError, match="label table not found"):
         read_label_table(tmp_path / "nope.tsv")
     bad = write_table(tmp_path / "bad.tsv", rows=[("chair", "five")])
-    with pytest.raises(DatasetLayoutError, match="line 2.*not an integer"):
+    with pytest.raises(DatasetLayoutError, match=r"line 2.*not an integer"):
         read_label_table(bad)
     out_of_range = write_table(tmp_path / "range.tsv", rows=[("chair", "41")])
-    with pytest.raises(DatasetLayoutError, match="outside 0..40"):
+    with pytest.raises(DatasetLayoutError, match=r"outside 0..40"):
         read_label_table(out_of_range)
 
 

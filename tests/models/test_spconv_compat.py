@@ -88,13 +88,22 @@ def test_strided_and_inverse_conv_match_dense() -> None:
         stride=2,
         ceil_mode=False,
     )
-    dense_mid = dense_mid * active[:, :, : dense_mid.shape[2], : dense_mid.shape[3], : dense_mid.shape[4]]
+    dense_mid = (
+        dense_mid * active[:, :, : dense_mid.shape[2], : dense_mid.shape[3], : dense_mid.shape[4]]
+    )
     mid_ref = _gather(dense_mid, mid.indices)
     torch.testing.assert_close(mid.features, mid_ref, rtol=1e-9, atol=1e-9)
 
     # The inverse conv is a transposed conv whose weight is (in, out, k, k, k) in torch.
     dense_up = F.conv_transpose3d(dense_mid, w_up.transpose(0, 1), stride=2)
-    pad = [0, SHAPE[2] - dense_up.shape[4], 0, SHAPE[1] - dense_up.shape[3], 0, SHAPE[0] - dense_up.shape[2]]
+    pad = [
+        0,
+        SHAPE[2] - dense_up.shape[4],
+        0,
+        SHAPE[1] - dense_up.shape[3],
+        0,
+        SHAPE[0] - dense_up.shape[2],
+    ]
     dense_up = F.pad(dense_up, pad)
     ref = _gather(dense_up, indices)
     torch.testing.assert_close(out.features, ref, rtol=1e-9, atol=1e-9)

@@ -245,7 +245,7 @@ def test_written_files_have_scannet_layout(dataset: Path) -> None:
     got = [(p.name, p.val_dtype) for p in mesh["vertex"].properties]
     assert [(n, np.dtype(d).str[1:]) for n, d in got] == base
     got = [(p.name, np.dtype(p.val_dtype).str[1:]) for p in labels["vertex"].properties]
-    assert got == base + [("label", "u2")]
+    assert got == [*base, ("label", "u2")]
     for ply in (mesh, labels):
         (face_prop,) = ply["face"].properties
         assert face_prop.name == "vertex_indices"

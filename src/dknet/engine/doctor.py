@@ -65,7 +65,7 @@ def _spconv_smoke_test() -> str:
         out.features.sum().backward()
         if feats.grad is None or not torch.isfinite(feats.grad).all():
             return "error: backward produced no finite gradient"
-    except Exception as exc:  # noqa: BLE001 - doctor reports any failure as text
+    except Exception as exc:  # doctor reports any failure as text
         return f"error: {type(exc).__name__}: {exc}".splitlines()[0]
     return "ok"
 
@@ -142,7 +142,8 @@ def collect_environment(*, run_spconv_check: bool = True) -> EnvironmentReport:
     try:
         import numba
 
-        numba_threads = int(numba.config.NUMBA_NUM_THREADS)
+        # numba ships no type information and sets its config attributes at run time.
+        numba_threads = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     except ImportError:
         numba_threads = None
         problems.append("numba is not installed: the CPU ops cannot run (pip install numba)")

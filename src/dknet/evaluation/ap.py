@@ -92,8 +92,14 @@ class _Pooled:
         self.pred_scores = cat([np.zeros(0)] + [r.pred_scores for r in records]).astype(np.float64)
         self.pred_sizes = cat([empty] + [r.pred_sizes for r in records])
         self.pred_void = cat([empty] + [r.pred_void for r in records])
-        self.pair_pred = cat([empty] + [r.pair_pred + o for r, o in zip(records, pred_offsets)])
-        self.pair_gt = cat([empty] + [r.pair_gt + o for r, o in zip(records, gt_offsets)])
+        # Each record's offset; the offsets' last entry is the total.
+        pred_starts, gt_starts = pred_offsets[:-1], gt_offsets[:-1]
+        self.pair_pred = cat(
+            [empty] + [r.pair_pred + o for r, o in zip(records, pred_starts, strict=True)]
+        )
+        self.pair_gt = cat(
+            [empty] + [r.pair_gt + o for r, o in zip(records, gt_starts, strict=True)]
+        )
         self.pair_inter = cat([empty] + [r.pair_inter for r in records])
         key_ids: dict[str, int] = {}
         keys = [key for r in records for key in r.pred_keys]
@@ -142,7 +148,7 @@ def ap_table(records: Sequence[SceneRecords]) -> np.ndarray:
         extra_score: list[float] = []
         scores = pool.pred_scores.tolist()
         keys = pool.pred_key.tolist()
-        for p, g in zip(pool.pair_pred[cand].tolist(), pool.pair_gt[cand].tolist()):
+        for p, g in zip(pool.pair_pred[cand].tolist(), pool.pair_gt[cand].tolist(), strict=True):
             key = keys[p]
             if visited[key]:
                 continue

@@ -80,7 +80,9 @@ def _evaluate_scene(task: _SceneTask) -> _SceneOutput:
         lines = read_prediction_lines(task.pred_file, task.pred_dir)
         labels = np.array([line.label for line in lines], dtype=np.int64)
         # The benchmark reads a mask only when its label is one of the 18 instance classes.
-        valid = [line for line, c in zip(lines, class_indices(labels).tolist()) if c >= 0]
+        valid = [
+            line for line, c in zip(lines, class_indices(labels).tolist(), strict=True) if c >= 0
+        ]
         masks = [read_mask_txt(line.mask_path, num_vertices=gt_ids.shape[0]) for line in valid]
         records = scene_records(
             masks,

@@ -106,7 +106,9 @@ class EvalResult:
                 "num_scenes": sem.num_scenes,
                 "classes": [
                     {"class": name, "nyu40_id": nyu, "iou": _num(iou)}
-                    for name, nyu, iou in zip(SEMANTIC_CLASS_NAMES, SEMANTIC_NYU40_IDS, sem.iou)
+                    for name, nyu, iou in zip(
+                        SEMANTIC_CLASS_NAMES, SEMANTIC_NYU40_IDS, sem.iou, strict=False
+                    )
                 ],
                 "confusion": sem.confusion.tolist(),
             }
@@ -133,7 +135,7 @@ class EvalResult:
         by_id = {c.nyu40_id: c for c in self.classes}
         ids = SEMANTIC_NYU40_IDS if sem else INSTANCE_NYU40_IDS
         names = SEMANTIC_CLASS_NAMES if sem else INSTANCE_CLASS_NAMES
-        for i, (name, nyu) in enumerate(zip(names, ids)):
+        for i, (name, nyu) in enumerate(zip(names, ids, strict=True)):
             c = by_id.get(nyu)
             row = [name, str(nyu)] + (
                 [_cell(c.ap), _cell(c.ap50), _cell(c.ap25)] if c else ["", "", ""]
@@ -189,7 +191,7 @@ def build_eval_result(
             ap50=float(np.mean(table[i, at50])),
             ap25=float(np.mean(table[i, at25])),
         )
-        for i, (name, nyu) in enumerate(zip(INSTANCE_CLASS_NAMES, INSTANCE_NYU40_IDS))
+        for i, (name, nyu) in enumerate(zip(INSTANCE_CLASS_NAMES, INSTANCE_NYU40_IDS, strict=True))
     )
     return EvalResult(
         ap=_nanmean(table[:, main]),

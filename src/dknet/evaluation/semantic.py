@@ -130,10 +130,10 @@ def semantic_metrics(
     Raises:
         InvalidPredictionError: a length mismatch, or a predicted scene missing from ``gt``.
     """
-    if isinstance(pred, Mapping) != isinstance(gt, Mapping):
-        raise TypeError("pred and gt must both be arrays or both be mappings of scene -> array")
+    if not isinstance(pred, Mapping) and not isinstance(gt, Mapping):
+        return semantic_result(semantic_confusion(pred, gt), 1)
     if not isinstance(pred, Mapping) or not isinstance(gt, Mapping):
-        return semantic_result(semantic_confusion(pred, gt), 1)  # type: ignore[arg-type]
+        raise TypeError("pred and gt must both be arrays or both be mappings of scene -> array")
     total = np.zeros((NUM_SEMANTIC_CLASSES, _NUM_COLUMNS), dtype=np.int64)
     for scene, labels in pred.items():
         if scene not in gt:

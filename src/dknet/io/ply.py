@@ -306,7 +306,7 @@ def _open_ply(source: str, path: Path) -> tuple[_Header, BinaryIO]:
     if stat.S_ISDIR(info.st_mode):
         raise _error(source, "is a directory, not a PLY file", hint="pass a .ply file inside it")
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+        handle = open(path, "rb")  # returned to the caller, who closes it
     except OSError as exc:
         raise _error(source, f"cannot open the file ({exc.strerror or exc})") from None
     try:

@@ -105,5 +105,5 @@ def spconv_version() -> str | None:
 
 
 def spconv_mode() -> str:
-    """"gpu" when torch sees a CUDA device, else "cpu" (Native algorithm + stream shim)."""
+    """Return "gpu" when torch sees a CUDA device, else "cpu" (Native algorithm + stream shim)."""
     return "gpu" if torch.cuda.is_available() else "cpu"

@@ -194,11 +194,11 @@ def _load() -> ExtensionStatus:
         module = _import_extension()
     except ImportError as exc:
         return _classify_import_error(exc)
-    except Exception as exc:  # noqa: BLE001 - any import failure is reported, classified
+    except Exception as exc:  # any import failure is reported, classified
         return _status("error", f"importing {EXTENSION_MODULE} failed ({_one_line(exc)})")
     try:
         info = dict(module.build_info())
-    except Exception as exc:  # noqa: BLE001 - a stale or foreign build
+    except Exception as exc:  # a stale or foreign build
         return _status("error", f"{EXTENSION_MODULE}.build_info() failed ({_one_line(exc)})")
 
     torch_cuda = _torch_cuda_version()

@@ -10,6 +10,7 @@ bed, a lamp on a nightstand, a sink in a counter, the chair at a desk).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -260,7 +261,7 @@ def chair_ring(
     chairs = []
     for idx in sorted(order.tolist()):
         x, side = slots[idx]
-        w, d, parts = (_office_chair_parts if office else _chair_parts)(rng)
+        _w, d, parts = (_office_chair_parts if office else _chair_parts)(rng)
         gap = _u(rng, 0.05, 0.22)
         jitter = _u(rng, -0.12, 0.12)
         if side != 0:
@@ -373,7 +374,7 @@ def desk(rng: np.random.Generator) -> Group:
         )
     items = [Furniture("desk", tuple(parts))]
     if rng.random() < 0.85:
-        cw, cd, chair_parts = _office_chair_parts(rng)
+        _cw, cd, chair_parts = _office_chair_parts(rng)
         x = _u(rng, -w / 4, w / 4)
         items.append(
             Furniture(
@@ -437,7 +438,7 @@ def bookshelf(rng: np.random.Generator) -> Group:
         _box(-w / 2 + t, w / 2 - t, 0.0, d, 0.0, 0.07, color),
         _box(-w / 2 + t, w / 2 - t, 0.0, back, 0.07, h - t, _shade(color, 0.8)),
     ]
-    n_shelves = max(1, int(round((h - 0.1) / _u(rng, 0.3, 0.4))) - 1)
+    n_shelves = max(1, round((h - 0.1) / _u(rng, 0.3, 0.4)) - 1)
     for z in np.linspace(0.07, h - t, n_shelves + 2)[1:-1]:
         parts.append(_box(-w / 2 + t, w / 2 - t, back, d, z - t / 2, z + t / 2, color))
     return Group((Furniture("bookshelf", tuple(parts)),), front_clearance=0.5)
@@ -471,7 +472,7 @@ def bed(rng: np.random.Generator) -> Group:
     length, frame_h, mat_h = _u(rng, 1.95, 2.15), _u(rng, 0.25, 0.35), _u(rng, 0.18, 0.25)
     head_t, head_h = 0.06, _u(rng, 0.9, 1.2)
     wood = _tint(rng, _WOOD + _PAINTED)
-    linen = _tint(rng, _FABRIC + ((0.9, 0.9, 0.88),))
+    linen = _tint(rng, (*_FABRIC, (0.9, 0.9, 0.88)))
     parts = (
         _box(-w / 2 - 0.03, w / 2 + 0.03, 0.0, head_t, 0.0, head_h, wood),
         _box(-w / 2, w / 2, head_t, head_t + length, 0.0, frame_h, _shade(wood, 0.9)),
@@ -603,7 +604,7 @@ def counter(rng: np.random.Generator, *, length: float, with_sink: bool) -> Grou
             _box(x0, x1, 0.0, depth - 0.02, 0.1, z_top, body),
             _box(x0, x1, 0.0, depth + 0.02, z_top, height, stone),
         ]
-    n_doors = max(1, int(round(length / 0.5)))
+    n_doors = max(1, round(length / 0.5))
     parts += _fronts(
         x0 + 0.005, x1 - 0.005, depth - 0.02, 0.12, z_top - 0.02, n_doors, 1, _shade(body, 1.06)
     )
@@ -612,10 +613,10 @@ def counter(rng: np.random.Generator, *, length: float, with_sink: bool) -> Grou
     if rng.random() < 0.7:
         z0 = height + _u(rng, 0.5, 0.6)
         z1 = z0 + _u(rng, 0.6, 0.75)
-        n_units = max(1, int(round(length / 0.9)))
+        n_units = max(1, round(length / 0.9))
         edges = np.linspace(x0, x1, n_units + 1)
         color = _tint(rng, _PAINTED + _WOOD)
-        for a, b in zip(edges[:-1], edges[1:], strict=True):
+        for a, b in itertools.pairwise(edges):
             unit: list[Part] = [_box(a + 0.005, b - 0.005, 0.0, 0.33, z0, z1, color)]
             unit += _fronts(
                 a + 0.01,
@@ -688,7 +689,7 @@ def bathroom_sink(rng: np.random.Generator) -> Group:
     sw = min(sw, float(vanity.hi[0] - vanity.lo[0]) - 0.04)
     sd = min(sd, float(vanity.hi[1]) - 0.08)
     basin = _basin(-sw / 2, sw / 2, 0.02, 0.02 + sd, z, z + 0.14, white)
-    return Group(vanity.items + (Furniture("sink", basin),), front_clearance=0.5)
+    return Group((*vanity.items, Furniture("sink", basin)), front_clearance=0.5)
 
 
 def bathtub(rng: np.random.Generator) -> Group:
@@ -712,7 +713,7 @@ def bathtub(rng: np.random.Generator) -> Group:
         origin=(start, depth - t - 0.04 - 2 * amp, 0.3),
         width=width,
         height=_u(rng, 1.65, 1.8),
-        color=_tint(rng, _VIVID + ((0.9, 0.9, 0.9),)),
+        color=_tint(rng, (*_VIVID, (0.9, 0.9, 0.9))),
         amplitude=amp,
         wavelength=_u(rng, 0.1, 0.16),
         phase=_u(rng, 0.0, 2 * np.pi),
@@ -815,7 +816,7 @@ def picture(rng: np.random.Generator, *, wall_height: float, raw: str = "picture
 
 def trash_can(rng: np.random.Generator) -> Group:
     """A round or square bin with a lid ("trash can", nyu40 otherfurniture)."""
-    color = _tint(rng, _METAL + ((0.2, 0.35, 0.6), (0.9, 0.9, 0.88)))
+    color = _tint(rng, (*_METAL, (0.2, 0.35, 0.6), (0.9, 0.9, 0.88)))
     h = _u(rng, 0.3, 0.65)
     if rng.random() < 0.6:
         r = _u(rng, 0.12, 0.2)

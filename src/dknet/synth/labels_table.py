@@ -117,9 +117,10 @@ UNMAPPED_RAW_CATEGORY: Final[str] = "decoration"
 UNKNOWN_RAW_CATEGORIES: Final[tuple[str, ...]] = ("yoga mat",)
 
 #: Every row of the generated table, in file order.
-RAW_CATEGORIES: Final[tuple[RawCategory, ...]] = tuple(
-    RawCategory(name, nyu, mp) for name, nyu, mp in _MAPPED
-) + (RawCategory(UNMAPPED_RAW_CATEGORY, None, None),)
+RAW_CATEGORIES: Final[tuple[RawCategory, ...]] = (
+    *(RawCategory(name, nyu, mp) for name, nyu, mp in _MAPPED),
+    RawCategory(UNMAPPED_RAW_CATEGORY, None, None),
+)
 
 _NYU40_OF_RAW: Final[dict[str, int]] = {
     row.raw_category: (row.nyu40_id or 0) for row in RAW_CATEGORIES

@@ -13,6 +13,7 @@ belongs to a triangle.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,8 +52,8 @@ class RawMesh:
 def _axis_nodes(breaks: list[float], spacing: float) -> np.ndarray:
     """Grid coordinates covering [breaks[0], breaks[-1]] that include every break point."""
     nodes = [np.array([breaks[0]])]
-    for a, b in zip(breaks[:-1], breaks[1:], strict=True):
-        n = max(2, int(round((b - a) / spacing)) + 1)
+    for a, b in itertools.pairwise(breaks):
+        n = max(2, round((b - a) / spacing) + 1)
         nodes.append(np.linspace(a, b, n)[1:])
     return np.concatenate(nodes)
 

@@ -10,6 +10,7 @@ of cabinets) or each other's wall area.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -218,7 +219,9 @@ class _Planner:
     # -- geometry helpers ------------------------------------------------------------------
 
     @staticmethod
-    def _aabb(corners_local: np.ndarray, yaw: float, t: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _aabb(
+        corners_local: np.ndarray, yaw: float, t: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         c, s = np.cos(yaw), np.sin(yaw)
         rot = np.array([[c, -s], [s, c]])
         world = corners_local @ rot.T + t
@@ -413,7 +416,7 @@ def _windows(plan: _Planner, height: float, *, count: int, curtains: float, requ
         with_curtains = _maybe(plan, curtains) or (required and curtains >= 1.0 and k == 0)
         _place(
             plan,
-            lambda r, c=with_curtains: fu.window(r, wall_height=height, curtains=c),
+            functools.partial(fu.window, wall_height=height, curtains=with_curtains),
             required=required and k == 0,
         )
 

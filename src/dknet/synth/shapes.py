@@ -55,7 +55,7 @@ def tile_index(n: int, tile: int) -> np.ndarray:
     Returns:
         (n,) int64 run index of each grid line, 0..runs-1, runs of near-equal length.
     """
-    runs = max(1, int(round(n / max(tile, 1))))
+    runs = max(1, round(n / max(tile, 1)))
     return (np.arange(n, dtype=np.int64) * runs) // n
 
 
@@ -83,7 +83,7 @@ def grid_faces(nu: int, nv: int, *, wrap_u: bool = False) -> np.ndarray:
 
 
 def _count(length: float, spacing: float) -> int:
-    return max(2, int(round(length / spacing)) + 1)
+    return max(2, round(length / spacing) + 1)
 
 
 def _rotation(yaw: float) -> np.ndarray:

@@ -203,8 +203,8 @@ def split_assignment(num_scenes: int, seed: int) -> list[str]:
     """
     if num_scenes < 3:
         return ["train"] * num_scenes
-    n_val = max(1, int(round(0.15 * num_scenes)))
-    n_test = max(1, int(round(0.15 * num_scenes)))
+    n_val = max(1, round(0.15 * num_scenes))
+    n_test = max(1, round(0.15 * num_scenes))
     order = np.random.default_rng([seed, _SPLIT_STREAM]).permutation(num_scenes)
     splits = ["train"] * num_scenes
     for i in order[:n_val]:
