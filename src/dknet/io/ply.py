@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import struct
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -561,8 +562,12 @@ def _parse_ascii_numbers(source: str, text: bytes, first_line: int) -> np.ndarra
     if not text.strip():
         return np.zeros(0, dtype=np.float64)
     try:
-        return np.fromstring(text, dtype=np.float64, sep=" ")
-    except ValueError:
+        # numpy < 2.3 stops at a bad token with a DeprecationWarning and returns what it read;
+        # newer numpy raises ValueError. Treat both as "not all numbers".
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            return np.fromstring(text, dtype=np.float64, sep=" ")
+    except (ValueError, DeprecationWarning):
         pass
     # Error path only: find the first token that is not a number, for the message.
     for line_no, line in enumerate(text.split(b"\n"), start=first_line):
