@@ -332,3 +332,83 @@ def test_voxelize_is_deterministic() -> None:
     rng = np.random.default_rng(29)
     coords = torch.from_numpy(rng.uniform(-4, 4, (60000, 3)).astype(np.float32))
     assert_deterministic(voxelize, coords, packed_ptr([30000, 30000]), voxel_size=0.02)
+
+
+# --- edge cases found in review ----------------------------------------------------------------
+
+
+def test_mine_candidates_degenerate_geometry_and_ties(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All points of a scene at one location (every d2 = 0: the cap falls back to the index
+    rule and the x slab is the whole scene), signed zeros in coordinates and heat (-0.0 ties
+    with +0.0, then the smaller index wins), a single-point scene and an empty scene."""
+    coords = torch.zeros(40, 3)
+    coords[20:] = torch.tensor([-0.0, 0.0, -0.0])
+    coords[30:39] = torch.tensor([0.05, -0.0, 0.02])
+    heat = torch.full((40,), 0.5)
+    heat[::3] = -0.0
+    heat[1::3] = 0.0
+    semantic = torch.tensor([0, 1] * 20)
+    ptr = torch.tensor([0, 20, 20, 39, 40])
+    for params in (
+        dict(max_neighbors=3),
+        dict(max_neighbors=1000, local_ratio=0.0),
+        dict(max_candidates=1, score_threshold=-1.0),
+    ):
+        on_cuda, on_cpu = run_both(
+            monkeypatch, mine_candidates, heat, coords, semantic, ptr, **params
+        )
+        assert_identical(on_cuda, on_cpu)
+
+
+def test_mine_candidates_nothing_eligible(monkeypatch: pytest.MonkeyPatch) -> None:
+    """score_threshold above every heat: K = 0 with B > 0 scenes (empty CSR outputs)."""
+    inputs = blob_scene(np.random.default_rng(31), [300, 0, 200])
+    on_cuda, on_cpu = run_both(monkeypatch, mine_candidates, *inputs, score_threshold=2.0)
+    assert_identical(on_cuda, on_cpu)
+    assert on_cuda.candidate_idx.numel() == 0
+    assert on_cuda.candidate_ptr.tolist() == [0, 0, 0, 0]
+
+
+def test_mine_candidates_many_small_scenes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More scenes than the search kernel's grid (4096 blocks): blocks loop over scenes."""
+    sizes = [1, 0, 3] * 1500
+    inputs = grid_scene(np.random.default_rng(37), sizes, step=0.2, heat_levels=2)
+    on_cuda, on_cpu = run_both(monkeypatch, mine_candidates, *inputs, max_neighbors=2)
+    assert_identical(on_cuda, on_cpu)
+
+
+def test_merge_candidates_signed_zero_heat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Centre ties between -0.0 and +0.0 heat go to the smaller index on both backends."""
+    scores = torch.ones(6, 6)
+    heat = torch.tensor([-0.0, 0.0, -0.0, 0.0, -1.0, -0.0])
+    on_cuda, on_cpu = run_both(
+        monkeypatch, merge_candidates, scores, heat, torch.tensor([0, 2, 6]), threshold=0.5
+    )
+    assert_identical(on_cuda, on_cpu)
+    assert on_cuda.centers.tolist() == [0, 2]
+
+
+def test_voxelize_signed_zero_and_negative_coords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """-0.0 and +0.0 share a voxel; negative coordinates floor towards -inf."""
+    coords = torch.tensor(
+        [
+            [-0.0, 0.0, -0.0],
+            [0.0, -0.0, 0.0],
+            [-0.01, -0.02, 0.0],
+            [-0.1, 0.1, -0.1],
+            [5.0, 5.0, 5.0],
+        ]
+    )
+    on_cuda, on_cpu = run_both(
+        monkeypatch, voxelize, coords, torch.tensor([0, 3, 3, 5]), voxel_size=0.1
+    )
+    assert_identical(on_cuda, on_cpu)
+
+
+def test_otsu_single_value_rows_and_last_bin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows of one value, rows split only between the first and the last bin, N = 1."""
+    masks = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.999999, 0.0]])
+    on_cuda, on_cpu = run_both(monkeypatch, otsu_thresholds, masks, num_bins=100)
+    assert_identical(on_cuda, on_cpu)
+    single = torch.tensor([[0.4], [1.0]])
+    assert_identical(*run_both(monkeypatch, otsu_thresholds, single, num_bins=7))

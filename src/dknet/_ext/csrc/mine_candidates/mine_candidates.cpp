@@ -47,6 +47,10 @@ Mined mine_candidates_cuda(const Tensor& heat, const Tensor& coords, const Tenso
 
   const c10::cuda::CUDAGuard guard(device);
   const at::TensorOptions index_options = ptr.options();
+  // One device->host read of the largest scene size, before any launch (never inside the
+  // candidate loop); it bounds the per-scene candidate slots of the workspace.
+  const int64_t largest_scene =
+      n == 0 ? 0 : (ptr.slice(0, 1) - ptr.slice(0, 0, b)).max().item<int64_t>();
   const mine_candidates::Problem problem{heat.data_ptr<float>(),
                                          coords.data_ptr<float>(),
                                          semantic.data_ptr<int64_t>(),
@@ -57,7 +61,14 @@ Mined mine_candidates_cuda(const Tensor& heat, const Tensor& coords, const Tenso
                                          static_cast<float>(local_ratio),
                                          static_cast<float>(score_threshold),
                                          max_candidates,
-                                         max_neighbors};
+                                         max_neighbors,
+                                         largest_scene};
+  // The slot prefix sums run through cub with an int item count: B * slots must fit in int32
+  // (otherwise the cast in the launcher would wrap instead of failing clearly).
+  if (n > 0) {
+    check_count(op, "B * min(max_candidates, largest scene)",
+                b * mine_candidates::slots_per_scene(problem));
+  }
   if (n == 0 || mine_candidates::slots_per_scene(problem) == 0) {
     const Tensor none = at::empty({0}, index_options);
     const Tensor one_zero = at::zeros({1}, index_options);

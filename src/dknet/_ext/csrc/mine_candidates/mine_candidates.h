@@ -55,6 +55,7 @@ struct Problem {
   float score_threshold;
   std::int64_t max_candidates;  // per scene
   std::int64_t max_neighbors;   // cap of each F / G list
+  std::int64_t largest_scene;   // max over b of ptr[b+1] - ptr[b] (bounds the slots per scene)
 };
 
 struct Totals {

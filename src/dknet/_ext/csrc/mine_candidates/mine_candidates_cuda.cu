@@ -560,9 +560,11 @@ __global__ void __launch_bounds__(kBlock) lists_kernel(Params p, SlotView v, Out
 }  // namespace
 
 std::int64_t slots_per_scene(const Problem& problem) {
+  // A scene accepts at most min(max_candidates, its size) candidates, so the largest scene
+  // bounds the slots (sizing by the whole batch N would waste memory on many-scene batches).
   const std::int64_t slots = problem.max_candidates;
   if (slots <= 0) return 0;
-  return slots < problem.num_points ? slots : problem.num_points;
+  return slots < problem.largest_scene ? slots : problem.largest_scene;
 }
 
 std::size_t workspace_bytes(const Problem& problem) {
