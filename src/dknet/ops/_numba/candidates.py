@@ -175,6 +175,21 @@ def _query_runs(
 
 
 @jit()
+def _squared_distance(
+    gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, p: int, xc: float, yc: float, zc: float
+) -> float:
+    """The contract's float32 squared distance, ``(dx*dx + dy*dy) + dz*dz`` (no FMA).
+
+    Defined once so every loop (suppression, counting, gathering) rounds identically, which is
+    what makes the Numba and CUDA backends agree bit for bit.
+    """
+    dx = gx[p] - xc
+    dy = gy[p] - yc
+    dz = gz[p] - zc
+    return (dx * dx + dy * dy) + dz * dz
+
+
+@jit()
 def _visit(
     grid: _Grid,
     runs: np.ndarray,
@@ -208,10 +223,7 @@ def _visit(
     beaten = 0
     for k in range(num_runs):
         for p in range(np.uint64(runs[k, 0]), np.uint64(runs[k, 1])):
-            dx = gx[p] - xc
-            dy = gy[p] - yc
-            dz = gz[p] - zc
-            d2 = (dx * dx + dy * dy) + dz * dz
+            d2 = _squared_distance(gx, gy, gz, p, xc, yc, zc)
             inside = d2 < r2
             same = inside & (gsem[p] == sc)
             suppressed[p] |= inside
@@ -241,10 +253,7 @@ def _count_other_class(
     count = 0
     for k in range(num_runs):
         for p in range(np.uint64(runs[k, 0]), np.uint64(runs[k, 1])):
-            dx = gx[p] - xc
-            dy = gy[p] - yc
-            dz = gz[p] - zc
-            d2 = (dx * dx + dy * dy) + dz * dz
+            d2 = _squared_distance(gx, gy, gz, p, xc, yc, zc)
             count += (d2 < r2) & (gsem[p] != sc)
     return count
 
@@ -278,10 +287,7 @@ def _gather(
     count = 0
     for k in range(num_runs):
         for p in range(np.uint64(runs[k, 0]), np.uint64(runs[k, 1])):
-            dx = gx[p] - xc
-            dy = gy[p] - yc
-            dz = gz[p] - zc
-            d2 = (dx * dx + dy * dy) + dz * dz
+            d2 = _squared_distance(gx, gy, gz, p, xc, yc, zc)
             keep = (d2 < r2) & ((gsem[p] == sc) == same_class)
             out_idx[count] = gidx[p]
             out_d2[count] = d2
