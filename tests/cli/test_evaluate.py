@@ -159,3 +159,74 @@ def test_usage_errors_exit_2(folders: tuple[Path, Path, float]) -> None:
             ],
         )
         assert result.exit_code == 2
+
+
+def _semantic_rows(output: str) -> dict[str, list[str]]:
+    """Class name -> its cells, from the semantic table of ``dknet evaluate``'s output."""
+    rows: dict[str, list[str]] = {}
+    for line in output.split("Semantic segmentation", 1)[1].splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 2:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_semantic_iou_as_the_benchmark_scores_it(tmp_path: Path) -> None:
+    # nyu40 ids: 1 wall, 5 chair, 6 sofa, 7 table, 14 desk; 22 ceiling and 40 otherprop are not
+    # benchmark classes, 0 is unannotated.
+    gt = {
+        "scene0001_00": np.array([1, 1, 1, 5, 5, 0, 0, 22, 22]),
+        "scene0002_00": np.array([5, 5, 7, 7, 0]),
+    }
+    sem = {
+        "scene0001_00": np.array([1, 1, 14, 5, 40, 14, 6, 7, 0]),
+        "scene0002_00": np.array([5, 7, 7, 14, 7]),
+    }
+    for scene, labels in gt.items():
+        write_ids_txt(tmp_path / "gt" / f"{scene}.txt", labels * 1000 + 1)
+        write_ids_txt(tmp_path / "sem" / f"{scene}.txt", sem[scene])
+    pred_dir = write_submission(
+        tmp_path / "pred", {scene: Instances.empty(len(labels)) for scene, labels in gt.items()}
+    )
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--predictions",
+            str(pred_dir),
+            "--ground-truth",
+            str(tmp_path / "gt"),
+            "--semantic-predictions",
+            str(tmp_path / "sem"),
+            "--json",
+            str(out_json),
+            "--csv",
+            str(out_csv),
+            "-j",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    # Pooled over the two scenes: wall 2/3, chair 2/4, table 1/3 (its predictions on unannotated
+    # and ceiling vertices ignored), desk predicted but absent from the ground truth 0 (in the
+    # mean), sofa predicted only on an ignored vertex NaN, like every class absent from both.
+    expected = {"wall": 2 / 3, "chair": 1 / 2, "table": 1 / 3, "desk": 0.0}
+    miou = sum(expected.values()) / len(expected)
+    rows = _semantic_rows(result.output)
+    for name, iou in expected.items():
+        assert rows[name] == [f"{iou:.3f}"], name
+    assert rows["sofa"] == ["nan"] and rows["floor"] == ["nan"]
+    assert rows["mIoU"] == [f"{miou:.3f}"] and rows["accuracy"] == [f"{5 / 9:.3f}"]
+
+    data = json.loads(out_json.read_text())["semantic"]
+    ious = {c["class"]: c["iou"] for c in data["classes"]}
+    assert {name: ious[name] for name in expected} == pytest.approx(expected)
+    assert all(ious[name] is None for name in ious if name not in expected)
+    assert data["miou"] == pytest.approx(miou) and data["num_scenes"] == 2
+
+    table = {row[0]: row for row in csv.reader(out_csv.open())}
+    assert table["class"][-1] == "iou"
+    assert {name: float(table[name][-1]) for name in expected} == pytest.approx(expected)
+    assert table["sofa"][-1] == "nan" and table["floor"][-1] == "nan"
+    assert float(table["average"][-1]) == pytest.approx(miou)

@@ -1,7 +1,9 @@
 """The typed evaluation result and its JSON / CSV files.
 
-Values are fractions in [0, 1] (as the benchmark's evaluator prints them, with three decimals),
-NaN for a class without ground truth; JSON writes NaN as ``null``.
+Values are fractions in [0, 1] (as the benchmark's evaluator prints them, with three decimals).
+An AP is NaN for a class without ground truth; a semantic IoU is NaN only for a class with
+tp + fp + fn = 0 (a class predicted but absent from the ground truth scores 0, see
+:func:`dknet.evaluation.semantic.semantic_result`). JSON writes NaN as ``null``, CSV as ``nan``.
 """
 
 from __future__ import annotations

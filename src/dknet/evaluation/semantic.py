@@ -1,9 +1,11 @@
 """Semantic segmentation metrics over the 20 benchmark classes: overall accuracy and mIoU.
 
-Predictions and ground truth are nyu40 ids per vertex. Vertices whose ground truth is not one of
-the 20 classes (unannotated, other nyu40 classes) are excluded; a prediction outside the 20
-classes on a counted vertex is simply wrong. mIoU averages over the classes that occur in the
-ground truth.
+Predictions and ground truth are nyu40 ids per vertex, scored as ScanNet's
+``evaluate_semantic_label.py`` scores them. Vertices whose ground truth is not one of the 20
+classes (unannotated, other nyu40 classes) are ignored; a prediction outside the 20 classes on a
+counted vertex is "unknown", a miss for the true class. A class's IoU is tp / (tp + fp + fn),
+NaN only when tp + fp + fn = 0, so a class predicted but absent from the ground truth scores 0.
+mIoU averages over the classes whose IoU is not NaN.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ class SemanticResult:
 
     Attributes:
         accuracy: correctly labelled vertices / counted vertices (NaN if none counted).
-        miou: mean IoU over the classes present in the ground truth (NaN if none).
-        iou: 20 per-class IoUs in ``SEMANTIC_CLASS_NAMES`` order, NaN for absent classes.
+        miou: mean of the per-class IoUs that are not NaN (NaN if all are).
+        iou: 20 per-class IoUs tp / (tp + fp + fn) in ``SEMANTIC_CLASS_NAMES`` order; NaN for a
+            class neither in the ground truth nor predicted on a counted vertex, 0 for a class
+            predicted there but absent from the ground truth.
         confusion: (20, 21) int64, rows = ground-truth class, columns = predicted class, column
             20 = a prediction outside the 20 classes.
         num_scenes: number of scenes scored.
@@ -93,17 +97,43 @@ def semantic_confusion(pred: np.ndarray, gt: np.ndarray, *, source: str = "<scen
 
 
 def semantic_result(confusion: np.ndarray, num_scenes: int) -> SemanticResult:
-    """Accuracy, per-class IoU and mIoU from summed (20, 21) confusion counts."""
+    """Accuracy, per-class IoU and mIoU from summed (20, 21) confusion counts.
+
+    The rule of ScanNet's ``evaluate_semantic_label.py``: only vertices whose ground truth is one
+    of the 20 classes are counted (the rows of ``confusion``). For class c, tp = vertices of c
+    predicted c; fn = vertices of c predicted anything else, "unknown" (column 20, a prediction
+    outside the 20 classes) included; fp = vertices of another of the 20 classes predicted c.
+    IoU = tp / (tp + fp + fn), NaN only when tp + fp + fn = 0: a class predicted but absent from
+    the ground truth scores 0 and counts in the mean. mIoU is the mean over the classes whose IoU
+    is not NaN.
+
+    Args:
+        confusion: (20, 21) int counts, rows = ground-truth class, columns = predicted class
+            (column 20 = unknown), summed over the scenes to pool.
+        num_scenes: number of scenes the counts come from.
+
+    Returns:
+        The metrics of the pooled counts.
+
+    Raises:
+        InvalidPredictionError: ``confusion`` is not (20, 21).
+    """
     conf = np.asarray(confusion, dtype=np.int64)
+    if conf.shape != (NUM_SEMANTIC_CLASSES, _NUM_COLUMNS):
+        raise InvalidPredictionError(
+            f"semantic confusion counts must be ({NUM_SEMANTIC_CLASSES}, {_NUM_COLUMNS}), "
+            f"got {conf.shape}"
+        )
     tp = np.diag(conf[:, :NUM_SEMANTIC_CLASSES]).astype(np.float64)
-    gt_count = conf.sum(axis=1).astype(np.float64)
-    pred_count = conf[:, :NUM_SEMANTIC_CLASSES].sum(axis=0).astype(np.float64)
-    present = gt_count > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(present, tp / (gt_count + pred_count - tp), np.nan)
-    total = gt_count.sum()
+    fn = conf.sum(axis=1).astype(np.float64) - tp
+    fp = conf[:, :NUM_SEMANTIC_CLASSES].sum(axis=0).astype(np.float64) - tp
+    denominator = tp + fp + fn
+    scored = denominator > 0
+    iou = np.full(NUM_SEMANTIC_CLASSES, np.nan)
+    iou[scored] = tp[scored] / denominator[scored]
+    total = conf.sum()
     accuracy = float(tp.sum() / total) if total > 0 else float("nan")
-    miou = float(iou[present].mean()) if present.any() else float("nan")
+    miou = float(iou[scored].mean()) if scored.any() else float("nan")
     return SemanticResult(
         accuracy=accuracy,
         miou=miou,
@@ -117,6 +147,9 @@ def semantic_metrics(
     pred: np.ndarray | Mapping[str, np.ndarray], gt: np.ndarray | Mapping[str, np.ndarray]
 ) -> SemanticResult:
     """Overall accuracy and mIoU over the 20 classes.
+
+    IoUs follow the benchmark's rule (see :func:`semantic_result`): tp / (tp + fp + fn) over the
+    vertices whose ground truth is one of the 20 classes, NaN only when tp + fp + fn = 0.
 
     Args:
         pred: (N,) int nyu40 ids per vertex, or scene id -> such an array.
