@@ -23,8 +23,11 @@ class Candidates:
         candidate_idx: (K,) global point index of each candidate, ordered by scene, then by
             acceptance order (decreasing heat).
         candidate_ptr: (B+1,) candidate boundaries per scene.
-        sizes: (K,) size of each candidate's foreground set, counted before the cap.
-        fg_ptr: (K+1,) CSR boundaries of the foreground lists.
+        sizes: (K,) size of each candidate's full foreground set, counted *before* the
+            ``max_neighbors`` cap.
+        fg_ptr: (K+1,) CSR boundaries of the foreground lists; a list holds at most
+            ``max_neighbors`` points, so ``fg_ptr[k+1] - fg_ptr[k]`` is the size *after* the
+            cap (:attr:`capped_sizes`).
         fg_idx: (sum,) global point indices of the foreground lists, ascending per candidate.
         bg_ptr: (K+1,) CSR boundaries of the background lists.
         bg_idx: (sum,) global point indices of the background lists, ascending per candidate.
@@ -42,6 +45,15 @@ class Candidates:
     def num_candidates(self) -> int:
         """K, the number of candidates over all scenes."""
         return int(self.candidate_idx.shape[0])
+
+    @property
+    def capped_sizes(self) -> torch.Tensor:
+        """(K,) int64 foreground-list length, i.e. ``min(sizes, max_neighbors)``.
+
+        This is the count the authors' op reports as a candidate's size and the one DKNet's
+        kernel aggregation weights candidates by; :attr:`sizes` is the uncapped count.
+        """
+        return self.fg_ptr[1:] - self.fg_ptr[:-1]
 
 
 @torch.no_grad()
