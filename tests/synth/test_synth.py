@@ -22,12 +22,16 @@ from dknet.synth import (
 )
 from dknet.synth.labels_table import RAW_CATEGORIES, TSV_COLUMNS, nyu40_of
 from dknet.synth.mesh import build_mesh, wall_sheets
+from dknet.synth.options import preset_options
 from dknet.synth.room import RoomShape
 from dknet.synth.segments import MIN_SEGMENT_VERTICES
 from dknet.synth.shapes import Box, Cylinder
 from dknet.synth.writer import split_assignment
 
 COARSE = 0.08  # metres: fast scenes with the same layouts as the default spacing
+#: The original noise-free rooms: these tests check their exact geometry (tests/synth/test_scan.py
+#: covers the default scan-like preset).
+CLEAN = preset_options("clean")
 
 
 def _hash_tree(root: Path) -> dict[str, str]:
@@ -40,8 +44,8 @@ def _hash_tree(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def coarse_scenes() -> list:
-    """One scene of every room type (seed 0, indices 0..5), coarse spacing."""
-    return [generate_scene(i, 0, vertex_spacing=COARSE) for i in range(6)]
+    """One scene of every room type (seed 0, indices 0..5), coarse spacing, clean preset."""
+    return [generate_scene(i, 0, vertex_spacing=COARSE, options=CLEAN) for i in range(6)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,19 +53,19 @@ def coarse_scenes() -> list:
 
 
 def test_generate_scene_is_deterministic_and_seed_dependent() -> None:
-    a = generate_scene(3, 7, vertex_spacing=COARSE)
-    b = generate_scene(3, 7, vertex_spacing=COARSE)
+    a = generate_scene(3, 7, vertex_spacing=COARSE, options=CLEAN)
+    b = generate_scene(3, 7, vertex_spacing=COARSE, options=CLEAN)
     for name in ("vertices", "colors", "faces", "segments", "nyu40", "instance_ids"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert a.objects == b.objects
-    c = generate_scene(3, 8, vertex_spacing=COARSE)
+    c = generate_scene(3, 8, vertex_spacing=COARSE, options=CLEAN)
     assert c.scene_id == a.scene_id
     assert a.vertices.shape != c.vertices.shape or not np.array_equal(a.vertices, c.vertices)
 
 
 def test_layout_does_not_depend_on_vertex_spacing() -> None:
-    coarse = generate_scene(2, 0, vertex_spacing=0.1)
-    fine = generate_scene(2, 0, vertex_spacing=0.05)
+    coarse = generate_scene(2, 0, vertex_spacing=0.1, options=CLEAN)
+    fine = generate_scene(2, 0, vertex_spacing=0.05, options=CLEAN)
     assert [o.raw_category for o in coarse.objects] == [o.raw_category for o in fine.objects]
 
 
@@ -145,7 +149,7 @@ def test_walls_floor_and_unannotated_surface(coarse_scenes: list) -> None:
 
 
 def test_default_spacing_vertex_count() -> None:
-    scene = generate_scene(0, 0)
+    scene = generate_scene(0, 0, options=CLEAN)
     assert 20_000 <= scene.num_vertices <= 350_000
     seg_sizes = np.unique(scene.segments, return_counts=True)[1]
     assert seg_sizes.min() >= MIN_SEGMENT_VERTICES
@@ -153,7 +157,7 @@ def test_default_spacing_vertex_count() -> None:
 
 
 def test_all_instance_classes_appear_in_twenty_scenes() -> None:
-    scenes = [generate_scene(i, 0, vertex_spacing=0.1) for i in range(20)]
+    scenes = [generate_scene(i, 0, vertex_spacing=0.1, options=CLEAN) for i in range(20)]
     present = {o.nyu40_id for s in scenes for o in s.objects}
     assert set(INSTANCE_NYU40_IDS) <= present
     raw = {o.raw_category for s in scenes for o in s.objects}
@@ -214,7 +218,9 @@ def test_hidden_surfaces_are_removed() -> None:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "scannet"
-    summary = generate_dataset(out, num_scenes=7, seed=0, vertex_spacing=0.1, workers=1)
+    summary = generate_dataset(
+        out, num_scenes=7, seed=0, vertex_spacing=0.1, workers=1, options=CLEAN
+    )
     assert summary.num_scenes == 7 and summary.num_vertices > 0
     return out
 
@@ -253,7 +259,7 @@ def test_written_files_have_scannet_layout(dataset: Path) -> None:
         assert np.dtype(face_prop.val_dtype).str[1:] == "i4"
     assert np.all(mesh["vertex"]["alpha"] == 255)
 
-    scene = generate_scene(int(sid[5:9]) - 9000, 0, vertex_spacing=0.1)
+    scene = generate_scene(int(sid[5:9]) - 9000, 0, vertex_spacing=0.1, options=CLEAN)
     xyz = np.stack([mesh["vertex"][c] for c in "xyz"], axis=1)
     np.testing.assert_array_equal(xyz, scene.vertices)
     np.testing.assert_array_equal(labels["vertex"]["label"], scene.nyu40)
@@ -346,22 +352,21 @@ def test_bad_arguments_raise_config_error(tmp_path: Path) -> None:
 def test_cli_synth_and_overwrite(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "synthetic"
-    result = runner.invoke(app, ["synth", str(out), "--scenes", "2", "--seed", "0"])
+    args = ["synth", str(out), "--scenes", "2", "--seed", "0", "--vertex-spacing", "0.1"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Wrote 2 scenes" in result.output and "vertices" in result.output
     assert (out / "scannetv2_train.txt").read_text().split() == ["scene9000_00", "scene9001_00"]
     assert (out / "scannetv2_val.txt").read_text() == ""
     before = _hash_tree(out)
 
-    again = runner.invoke(app, ["synth", str(out), "--scenes", "2", "--seed", "0"])
+    again = runner.invoke(app, args)
     assert again.exit_code == 1
     text = again.output  # stdout and stderr together
     error_lines = [line for line in text.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "not empty" in error_lines[0]
     assert "--overwrite" in text and "Traceback" not in text
 
-    third = runner.invoke(
-        app, ["synth", str(out), "--scenes", "2", "--seed", "0", "--overwrite", "-j", "1"]
-    )
+    third = runner.invoke(app, [*args, "--overwrite", "-j", "1"])
     assert third.exit_code == 0, third.output
     assert _hash_tree(out) == before

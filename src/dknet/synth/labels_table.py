@@ -24,6 +24,7 @@ __all__ = [
     "TSV_COLUMNS",
     "RawCategory",
     "RAW_CATEGORIES",
+    "SCAN_RAW_CATEGORIES",
     "UNMAPPED_RAW_CATEGORY",
     "UNKNOWN_RAW_CATEGORIES",
     "NYU40_CLASS_NAMES",
@@ -122,8 +123,42 @@ RAW_CATEGORIES: Final[tuple[RawCategory, ...]] = (
     RawCategory(UNMAPPED_RAW_CATEGORY, None, None),
 )
 
+#: Further rows used only by the scan-like preset (shape variants and the clutter nobody
+#: labels with a benchmark class); listed after ``RAW_CATEGORIES`` in its tables.
+_SCAN_MAPPED: Final[tuple[tuple[str, int, tuple[int, str]], ...]] = (
+    ("armchair", 5, (3, "chair")),
+    ("stool", 39, (19, "stool")),
+    ("round table", 7, (5, "table")),
+    ("file cabinet", 3, (7, "cabinet")),
+    ("bunk bed", 4, (11, "bed")),
+    ("blinds", 13, (12, "curtain")),
+    ("books", 23, (39, "objects")),
+    ("bag", 37, (39, "objects")),
+    ("backpack", 37, (39, "objects")),
+    ("monitor", 40, (22, "tv_monitor")),
+    ("tv", 25, (22, "tv_monitor")),
+    ("laptop", 40, (39, "objects")),
+    ("keyboard", 40, (39, "objects")),
+    ("bottle", 40, (39, "objects")),
+    ("cup", 40, (39, "objects")),
+    ("plant", 40, (14, "plant")),
+    ("towel", 27, (20, "towel")),
+    ("clothes", 21, (38, "clothes")),
+    ("whiteboard", 30, (39, "objects")),
+    ("mirror", 19, (21, "mirror")),
+    ("microwave", 40, (37, "appliances")),
+    ("ceiling", 22, (17, "ceiling")),
+    ("paper", 26, (39, "objects")),
+)
+
+#: Every row of the scan-like preset's table: ``RAW_CATEGORIES`` then the extra rows.
+SCAN_RAW_CATEGORIES: Final[tuple[RawCategory, ...]] = (
+    *RAW_CATEGORIES,
+    *(RawCategory(name, nyu, mp) for name, nyu, mp in _SCAN_MAPPED),
+)
+
 _NYU40_OF_RAW: Final[dict[str, int]] = {
-    row.raw_category: (row.nyu40_id or 0) for row in RAW_CATEGORIES
+    row.raw_category: (row.nyu40_id or 0) for row in SCAN_RAW_CATEGORIES
 }
 
 
@@ -132,19 +167,21 @@ def nyu40_of(raw_category: str) -> int:
     return _NYU40_OF_RAW.get(raw_category, 0)
 
 
-def format_label_table(counts: Mapping[str, int] | None = None) -> str:
+def format_label_table(counts: Mapping[str, int] | None = None, *, scan: bool = True) -> str:
     """The text of ``scannetv2-labels.combined.tsv`` for the generator's raw categories.
 
     Args:
         counts: raw category -> number of segGroups in the dataset (missing: 0).
+        scan: list the scan-like preset's rows too (``SCAN_RAW_CATEGORIES``); False gives the
+            clean preset's table (``RAW_CATEGORIES`` only).
 
     Returns:
-        Tab-separated text: the header, then one row per entry of ``RAW_CATEGORIES``,
-        ``\\n`` line ends.
+        Tab-separated text: the header, then one row per table entry, ``\\n`` line ends.
     """
     counts = counts or {}
     lines = ["\t".join(TSV_COLUMNS)]
-    for row_id, row in enumerate(RAW_CATEGORIES, start=1):
+    rows = SCAN_RAW_CATEGORIES if scan else RAW_CATEGORIES
+    for row_id, row in enumerate(rows, start=1):
         cells = dict.fromkeys(TSV_COLUMNS, "")
         cells["id"] = str(row_id)
         cells["raw_category"] = row.raw_category

@@ -39,6 +39,8 @@ class RawMesh:
         owner: (V,) int64 owner of each vertex (the caller's id of the part's object).
         tile: (V,) int64 grid tile of each vertex, unique across all patches.
         base_color: (V, 3) float64 RGB in [0, 1] of the vertex's part.
+        part: (V,) int64 index of the vertex's part in the ``parts`` list (``len(parts)`` for
+            the floor).
     """
 
     points: np.ndarray
@@ -47,6 +49,32 @@ class RawMesh:
     owner: np.ndarray
     tile: np.ndarray
     base_color: np.ndarray
+    part: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> tuple[RawMesh, np.ndarray]:
+        """The mesh without the vertices where ``keep`` is False, their faces and the vertices
+        no remaining face references.
+
+        Args:
+            keep: (V,) bool.
+
+        Returns:
+            (the smaller mesh, (V,) bool mask of the vertices it kept, in order).
+        """
+        faces = self.faces[keep[self.faces].all(axis=1)]
+        used = np.zeros(len(self.points), dtype=bool)
+        used[faces.reshape(-1)] = True
+        new_index = np.cumsum(used) - 1
+        mesh = RawMesh(
+            points=self.points[used],
+            normals=self.normals[used],
+            faces=new_index[faces],
+            owner=self.owner[used],
+            tile=self.tile[used],
+            base_color=self.base_color[used],
+            part=self.part[used],
+        )
+        return mesh, used
 
 
 def _axis_nodes(breaks: list[float], spacing: float) -> np.ndarray:
@@ -122,6 +150,39 @@ def _hidden(
     return hidden
 
 
+def _boundary_vertices(faces: np.ndarray, num_vertices: int) -> np.ndarray:
+    """(V,) bool: vertices on an edge that only one triangle uses (a patch's rim)."""
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    key = edges[:, 0] * np.int64(num_vertices) + edges[:, 1]
+    uniq, counts = np.unique(key, return_counts=True)
+    rim = uniq[counts == 1]
+    flags = np.zeros(num_vertices, dtype=bool)
+    flags[rim // num_vertices] = True
+    flags[rim % num_vertices] = True
+    return flags
+
+
+def _jitter_in_plane(
+    points: np.ndarray,
+    normals: np.ndarray,
+    faces: np.ndarray,
+    step: np.ndarray,
+    amount: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Shift every interior vertex within its tangent plane by up to ``amount * step``.
+
+    Rim vertices stay put, so patches keep their outline (edges of boxes, contact lines).
+    """
+    helper = np.where(np.abs(normals[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    t1 = np.cross(normals, helper)
+    t1 /= np.maximum(np.linalg.norm(t1, axis=1, keepdims=True), 1e-12)
+    t2 = np.cross(normals, t1)
+    uv = rng.uniform(-amount, amount, size=(len(points), 2)) * step[:, None]
+    uv[_boundary_vertices(faces, len(points))] = 0.0
+    return points + uv[:, :1] * t1 + uv[:, 1:] * t2
+
+
 def build_mesh(
     shape: RoomShape,
     parts: list[Part],
@@ -130,6 +191,11 @@ def build_mesh(
     spacing: float,
     tile: int,
     floor_color: tuple[float, float, float],
+    part_spacing: list[float] | None = None,
+    up_factor: float = 1.0,
+    floor_spacing: float | None = None,
+    jitter: float = 0.0,
+    rng: np.random.Generator | None = None,
 ) -> RawMesh:
     """Sample every visible surface, remove hidden vertices and re-index the faces.
 
@@ -141,6 +207,12 @@ def build_mesh(
         spacing: target vertex spacing, metres.
         tile: over-segmentation tile size, vertices per side.
         floor_color: RGB in [0, 1].
+        part_spacing: one spacing per part, metres (default: ``spacing`` for all).
+        up_factor: faces pointing up are sampled at ``up_factor`` times their part's spacing.
+        floor_spacing: the floor's spacing, metres (default: ``spacing``).
+        jitter: largest in-plane shift of interior vertices, as a fraction of their spacing
+            (0: regular grids). Needs ``rng``.
+        rng: random stream of the jitter.
 
     Returns:
         The visible mesh with per-vertex owner, tile and base colour.
@@ -148,10 +220,16 @@ def build_mesh(
     if len(owners) != len(parts) + 1:
         raise ValueError("owners must list one id per part plus one for the floor")
     patches: list[tuple[SurfacePatch, int, tuple[float, float, float]]] = []
+    steps: list[float] = []
     for j, part in enumerate(parts):
-        for patch in part.surface(spacing, tile):
+        step = spacing if part_spacing is None else part_spacing[j]
+        up = None if up_factor == 1.0 else step * up_factor
+        for patch in part.surface(step, tile, up_spacing=up):
             patches.append((patch, j, part.color))
-    patches.append((floor_patch(shape, spacing, tile), len(parts), floor_color))
+            steps.append(step)
+    step = spacing if floor_spacing is None else floor_spacing
+    patches.append((floor_patch(shape, step, tile), len(parts), floor_color))
+    steps.append(step)
 
     counts = np.array([len(p.points) for p, _, _ in patches], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -163,6 +241,11 @@ def build_mesh(
     part_idx = np.repeat(np.array([j for _, j, _ in patches], dtype=np.int64), counts)
     colors = np.repeat(np.array([c for _, _, c in patches], dtype=np.float64), counts, axis=0)
     owner_of_part = np.asarray(owners, dtype=np.int64)
+    if jitter > 0.0:
+        if rng is None:
+            raise ValueError("jitter needs a random generator")
+        step_of_vertex = np.repeat(np.asarray(steps), counts)
+        points = _jitter_in_plane(points, normals, faces, step_of_vertex, jitter, rng)
 
     # A face goes when a corner is hidden or when its centre is: a triangle whose corners all
     # lie on the rim of a hiding solid (a seam) still has its middle under that solid.
@@ -188,6 +271,7 @@ def build_mesh(
         owner=owner_of_part[part_idx[keep]],
         tile=tiles[keep],
         base_color=colors[keep],
+        part=part_idx[keep],
     )
 
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from dknet.errors import ConfigError
 
+from .contents import generate_scan_layout
 from .labels_table import nyu40_of
-from .mesh import build_mesh, shade_colors, wall_sheets
-from .room import ROOM_TYPES, RoomLayout, generate_layout
+from .mesh import RawMesh, build_mesh, shade_colors, wall_sheets
+from .options import SynthOptions
+from .room import ROOM_TYPES, RoomLayout, RoomShape, generate_layout
+from .scan import (
+    annotation_gaps,
+    ceiling_fragments,
+    deform,
+    draw,
+    recolor,
+    scan_colors,
+    scanner_visibility,
+)
 from .segments import over_segment, segment_ids_from_labels
 from .shapes import Part
 
@@ -79,6 +90,10 @@ class SyntheticScene:
         instance_ids: (V,) int64 ``objectId`` of the vertex's group, -1 when in no group.
         objects: the segGroups, ordered by ``object_id``.
         room_type: one of ``dknet.synth.room.ROOM_TYPES``.
+        axis_alignment: (4, 4) float64 ScanNet ``axisAlignment`` (maps the vertices to a level,
+            axis-aligned room frame), or None for the identity (clean preset).
+        draws: option name -> values drawn for this scene (scan preset; empty for clean), so
+            every randomisation range can be checked.
     """
 
     scene_id: str
@@ -90,6 +105,8 @@ class SyntheticScene:
     instance_ids: np.ndarray
     objects: tuple[SyntheticObject, ...]
     room_type: str
+    axis_alignment: np.ndarray | None = None
+    draws: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def num_vertices(self) -> int:
@@ -155,49 +172,28 @@ def _assemble(
     return parts, owners, labels, _pick(rng, _FLOOR_COLORS)
 
 
-def generate_scene(scene_index: int, seed: int, *, vertex_spacing: float = 0.03) -> SyntheticScene:
-    """Generate synthetic room ``scene_index`` of dataset ``seed``.
-
-    The room kind cycles with the index (``ROOM_TYPES[(scene_index + seed) % 6]``), so any six
-    consecutive scenes contain a bedroom, office, living room, kitchen, bathroom and conference
-    room. Everything is drawn from ``np.random.SeedSequence([seed, scene_index])``: its first
-    child stream draws the layout (so the objects do not depend on ``vertex_spacing``), its
-    second the mesh details (segment tile size, noise, colours). Identical arguments give
-    identical arrays.
-
-    Args:
-        scene_index: 0..999; the scene id is ``scene{9000 + scene_index}_00``.
-        seed: dataset seed, >= 0.
-        vertex_spacing: grid spacing of every surface, metres (0.01..0.2; default 3 cm).
-
-    Returns:
-        The scene's mesh, over-segmentation and ground truth.
-
-    Raises:
-        ConfigError: an argument is out of range.
-    """
-    _check_arguments(scene_index, seed, vertex_spacing)
-    layout_seq, mesh_seq = np.random.SeedSequence([seed, scene_index]).spawn(2)
-    layout_rng, rng = np.random.default_rng(layout_seq), np.random.default_rng(mesh_seq)
-    room_type = ROOM_TYPES[(scene_index + seed) % len(ROOM_TYPES)]
-    layout = generate_layout(room_type, layout_rng)
-
-    parts, owners, labels, floor_color = _assemble(layout, rng)
-    tile = int(rng.integers(6, 11))
-    mesh = build_mesh(
-        layout.shape, parts, owners, spacing=vertex_spacing, tile=tile, floor_color=floor_color
-    )
-    seg_labels = over_segment(mesh.points, mesh.tile, mesh.owner, spacing=vertex_spacing)
-    owner = mesh.owner.copy()
-    n_walls = len(layout.shape.walls())
-    if rng.random() < 0.35:
+def _unannotated_wall_patch(
+    owner: np.ndarray,
+    seg_labels: np.ndarray,
+    n_walls: int,
+    rng: np.random.Generator,
+    probability: float,
+) -> np.ndarray:
+    """A copy of ``owner`` where, with ``probability``, one wall segment belongs to no group."""
+    owner = owner.copy()
+    if rng.random() < probability:
         # Leave one wall patch unannotated, as annotators sometimes do.
         wall_segs = np.unique(seg_labels[(owner >= 0) & (owner < n_walls)])
         if len(wall_segs):
             chosen = wall_segs[int(rng.integers(len(wall_segs)))]
             owner[seg_labels == chosen] = int(owner.min(initial=0)) - 1
-    segments = segment_ids_from_labels(seg_labels)
+    return owner
 
+
+def _ground_truth(
+    owner: np.ndarray, segments: np.ndarray, labels: list[str]
+) -> tuple[np.ndarray, np.ndarray, tuple[SyntheticObject, ...]]:
+    """(instance_ids, nyu40, objects) from per-vertex owners and segment ids."""
     # Compact objectIds over the owners that kept vertices, in owner order.
     present = np.unique(owner[owner >= 0])
     object_of_owner = np.full(len(labels), -1, dtype=np.int64)
@@ -222,6 +218,63 @@ def generate_scene(scene_index: int, seed: int, *, vertex_spacing: float = 0.03)
         for k in range(len(present))
     )
 
+    return instance_ids.astype(np.int64), nyu40.astype(np.int64), objects
+
+
+def generate_scene(
+    scene_index: int,
+    seed: int,
+    *,
+    vertex_spacing: float = 0.03,
+    options: SynthOptions | None = None,
+) -> SyntheticScene:
+    """Generate synthetic room ``scene_index`` of dataset ``seed``.
+
+    The room kind cycles with the index (``ROOM_TYPES[(scene_index + seed) % 6]``), so any six
+    consecutive scenes contain a bedroom, office, living room, kitchen, bathroom and conference
+    room. Everything is drawn from ``np.random.SeedSequence([seed, scene_index])``: its first
+    child stream draws the layout (so the objects do not depend on ``vertex_spacing``), its
+    second the mesh details (segment tile size, noise, colours). Identical arguments give
+    identical arrays.
+
+    Args:
+        scene_index: 0..999; the scene id is ``scene{9000 + scene_index}_00``.
+        seed: dataset seed, >= 0.
+        vertex_spacing: grid spacing, metres (0.01..0.2; default 3 cm). The clean preset samples
+            every surface at this spacing; the scan preset scales it per surface
+            (``GeometryOptions.*_spacing``).
+        options: the randomisation ranges (default: the scan-like preset, ``SynthOptions()``);
+            ``preset_options("clean")`` gives the original noise-free rooms.
+
+    Returns:
+        The scene's mesh, over-segmentation and ground truth.
+
+    Raises:
+        ConfigError: an argument is out of range.
+    """
+    _check_arguments(scene_index, seed, vertex_spacing)
+    options = (options or SynthOptions()).validate()
+    layout_seq, mesh_seq = np.random.SeedSequence([seed, scene_index]).spawn(2)
+    layout_rng, rng = np.random.default_rng(layout_seq), np.random.default_rng(mesh_seq)
+    room_type = ROOM_TYPES[(scene_index + seed) % len(ROOM_TYPES)]
+    if options.scan_like:
+        scene, _ = _generate_scan_scene(
+            scene_index, room_type, layout_rng, rng, vertex_spacing, options
+        )
+        return scene
+    layout = generate_layout(room_type, layout_rng)
+
+    parts, owners, labels, floor_color = _assemble(layout, rng)
+    tile = int(rng.integers(6, 11))
+    mesh = build_mesh(
+        layout.shape, parts, owners, spacing=vertex_spacing, tile=tile, floor_color=floor_color
+    )
+    seg_labels = over_segment(mesh.points, mesh.tile, mesh.owner, spacing=vertex_spacing)
+    n_walls = len(layout.shape.walls())
+    owner = _unannotated_wall_patch(mesh.owner, seg_labels, n_walls, rng, 0.35)
+    segments = segment_ids_from_labels(seg_labels)
+    instance_ids, nyu40, objects = _ground_truth(owner, segments, labels)
+
     sigma = float(rng.uniform(0.003, 0.005))
     vertices = (mesh.points + rng.normal(0.0, sigma, size=mesh.points.shape)).astype(np.float32)
     azimuth = float(rng.uniform(0, 2 * np.pi))
@@ -240,8 +293,183 @@ def generate_scene(scene_index: int, seed: int, *, vertex_spacing: float = 0.03)
         colors=colors,
         faces=mesh.faces.astype(np.int64),
         segments=segments,
-        nyu40=nyu40.astype(np.int64),
-        instance_ids=instance_ids.astype(np.int64),
+        nyu40=nyu40,
+        instance_ids=instance_ids,
         objects=objects,
         room_type=room_type,
+    )
+
+
+def _scan_parts(
+    layout: RoomLayout,
+    rng: np.random.Generator,
+    options: SynthOptions,
+    draws: dict[str, list[float]],
+) -> tuple[list[Part], list[int], list[str], tuple[float, float, float], np.ndarray, list[int]]:
+    """Parts, owners and labels of a scan-like room, like :func:`_assemble`, plus ceiling
+    fragments (unannotated), the (P,) bool ceiling flags and each part's object index (walls
+    and ceiling fragments: -1)."""
+    recolored, wall_color, floor_color = recolor(layout, rng, options.color, draws)
+    walls = wall_sheets(layout.shape, wall_color)
+    parts: list[Part] = list(walls)
+    owners = list(range(len(walls)))
+    objects_of_part = [-1] * len(walls)
+    labels = ["wall"] * len(walls)
+    floor_owner = len(labels)
+    labels.append("floor")
+    clutter = 0
+    for k, (obj, obj_parts) in enumerate(zip(layout.objects, recolored, strict=True)):
+        if obj.raw_category is None:
+            clutter += 1
+            owner = -clutter
+        else:
+            owner = len(labels)
+            labels.append(obj.raw_category)
+        parts.extend(obj_parts)
+        owners.extend([owner] * len(obj_parts))
+        objects_of_part.extend([k] * len(obj_parts))
+    slabs = ceiling_fragments(layout.shape, rng, options.geometry, draws)
+    for slab in slabs:
+        clutter += 1
+        parts.append(slab)
+        owners.append(-clutter)
+        objects_of_part.append(-1)
+    ceiling = np.zeros(len(parts), dtype=bool)
+    ceiling[len(parts) - len(slabs) :] = True
+    owners.append(floor_owner)
+    return parts, owners, labels, floor_color, ceiling, objects_of_part
+
+
+def _generate_scan_scene(
+    scene_index: int,
+    room_type: str,
+    layout_rng: np.random.Generator,
+    rng: np.random.Generator,
+    vertex_spacing: float,
+    options: SynthOptions,
+) -> tuple[SyntheticScene, ScanSources]:
+    """The scan-like preset's scene (see :mod:`dknet.synth.scan` for the stages) and where each
+    of its vertices came from."""
+    geo = options.geometry
+    draws: dict[str, list[float]] = {}
+    layout, _ = generate_scan_layout(room_type, layout_rng, options.contents, draws)
+    shape = layout.shape
+    draws["room_side"] = [shape.width, shape.depth]
+    draws["room_height"] = [shape.height]
+    parts, owners, labels, floor_color, ceiling, objects_of_part = _scan_parts(
+        layout, rng, options, draws
+    )
+    n_walls = len(shape.walls())
+    wall_step = vertex_spacing * draw(rng, draws, "wall_spacing", geo.wall_spacing)
+    object_steps = [
+        vertex_spacing * draw(rng, draws, "object_spacing", geo.object_spacing)
+        for _ in layout.objects
+    ]
+    part_spacing = [wall_step if k < 0 else object_steps[k] for k in objects_of_part]
+    mesh = build_mesh(
+        shape,
+        parts,
+        owners,
+        spacing=vertex_spacing,
+        tile=int(rng.integers(12, 17)),
+        floor_color=floor_color,
+        part_spacing=part_spacing,
+        up_factor=draw(rng, draws, "up_facing_spacing", geo.up_facing_spacing),
+        floor_spacing=vertex_spacing * draw(rng, draws, "floor_spacing", geo.floor_spacing),
+        jitter=geo.in_plane_jitter,
+        rng=rng,
+    )
+    keep, covered = scanner_visibility(
+        mesh,
+        parts,
+        shape,
+        num_walls=n_walls,
+        ceiling_parts=ceiling,
+        rng=rng,
+        gopts=geo,
+        draws=draws,
+    )
+    mesh, kept = mesh.subset(keep)
+    bright = np.array([o for o, name in enumerate(labels) if name == "window"], dtype=np.int64)
+    colors = scan_colors(
+        mesh,
+        shape,
+        covered=covered[kept],
+        bright_owners=bright,
+        rng=rng,
+        copts=options.color,
+        draws=draws,
+    )
+    seg_labels = over_segment(mesh.points, mesh.tile, mesh.owner, spacing=vertex_spacing)
+    owner = _unannotated_wall_patch(
+        mesh.owner, seg_labels, n_walls, rng, options.contents.unlabelled_wall_patch_probability
+    )
+    owner = annotation_gaps(
+        owner, seg_labels, rng=rng, share_range=options.contents.annotation_gap, draws=draws
+    )
+    segments = segment_ids_from_labels(seg_labels)
+    instance_ids, nyu40, objects = _ground_truth(owner, segments, labels)
+    vertices, alignment = deform(mesh.points, mesh.normals, shape, rng=rng, gopts=geo, draws=draws)
+    sources = ScanSources(mesh=mesh, parts=parts, owners=owners, labels=labels, shape=shape)
+    scene = SyntheticScene(
+        scene_id=scene_id_for(scene_index),
+        vertices=vertices,
+        colors=colors,
+        faces=mesh.faces.astype(np.int64),
+        segments=segments,
+        nyu40=nyu40,
+        instance_ids=instance_ids,
+        objects=objects,
+        room_type=room_type,
+        axis_alignment=alignment,
+        draws=draws,
+    )
+    return scene, sources
+
+
+@dataclass(frozen=True, eq=False)
+class ScanSources:
+    """Where the vertices of a scan-like scene came from (for tests of exact ground truth).
+
+    Attributes:
+        mesh: the kept mesh before deformation (room coordinates); ``mesh.part`` indexes
+            ``parts`` (``len(parts)``: the floor) and ``mesh.owner`` the owners.
+        parts: every primitive of the room.
+        owners: owner id per part, then the floor's.
+        labels: raw category per owner id >= 0.
+        shape: the room.
+    """
+
+    mesh: RawMesh
+    parts: list[Part]
+    owners: list[int]
+    labels: list[str]
+    shape: RoomShape
+
+
+def scan_scene_with_sources(
+    scene_index: int,
+    seed: int,
+    *,
+    vertex_spacing: float = 0.03,
+    options: SynthOptions | None = None,
+) -> tuple[SyntheticScene, ScanSources]:
+    """:func:`generate_scene` for the scan preset, plus the undeformed mesh and its parts.
+
+    Raises:
+        ConfigError: an argument is out of range or ``options`` is the clean preset.
+    """
+    _check_arguments(scene_index, seed, vertex_spacing)
+    options = (options or SynthOptions()).validate()
+    if not options.scan_like:
+        raise ConfigError("scan_scene_with_sources needs the scan preset")
+    layout_seq, mesh_seq = np.random.SeedSequence([seed, scene_index]).spawn(2)
+    room_type = ROOM_TYPES[(scene_index + seed) % len(ROOM_TYPES)]
+    return _generate_scan_scene(
+        scene_index,
+        room_type,
+        np.random.default_rng(layout_seq),
+        np.random.default_rng(mesh_seq),
+        vertex_spacing,
+        options,
     )

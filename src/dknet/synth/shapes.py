@@ -138,8 +138,13 @@ class Box:
 
     solid = True
 
-    def surface(self, spacing: float, tile: int) -> list[SurfacePatch]:
-        """Six rectangular patches (one per face), outward normals."""
+    def surface(
+        self, spacing: float, tile: int, *, up_spacing: float | None = None
+    ) -> list[SurfacePatch]:
+        """Six rectangular patches (one per face), outward normals.
+
+        ``up_spacing`` (default: ``spacing``) samples the face whose normal points up.
+        """
         if not self.visible:
             return []
         half = np.asarray(self.size, dtype=np.float64) / 2.0
@@ -159,7 +164,8 @@ class Box:
                     # Swap the in-plane axes so that u x v points outward on both sides.
                     e_u, e_v = e_v, e_u
                 origin = rot @ corner + centre
-                patches.append(_rect_patch(origin, rot @ e_u, rot @ e_v, spacing, tile))
+                step = up_spacing if up_spacing is not None and axis == 2 and sign > 0 else spacing
+                patches.append(_rect_patch(origin, rot @ e_u, rot @ e_v, step, tile))
         return patches
 
     def contains(self, points: np.ndarray) -> np.ndarray:
@@ -213,8 +219,13 @@ class Cylinder:
         t = (z - self.z0) / (self.z1 - self.z0)
         return 1.0 + (self.taper - 1.0) * t
 
-    def surface(self, spacing: float, tile: int) -> list[SurfacePatch]:
-        """The mantle (a wrapped grid) and the cap discs (square grids clipped to the ellipse)."""
+    def surface(
+        self, spacing: float, tile: int, *, up_spacing: float | None = None
+    ) -> list[SurfacePatch]:
+        """The mantle (a wrapped grid) and the cap discs (square grids clipped to the ellipse).
+
+        ``up_spacing`` (default: ``spacing``) samples the top disc.
+        """
         if not self.visible:
             return []
         rx, ry = self.radii
@@ -252,7 +263,8 @@ class Cylinder:
         ]
         for is_top, wanted in zip((False, True), self.caps, strict=True):
             if wanted:
-                patch = self._cap(is_top, spacing, tile, rot, centre)
+                step = up_spacing if up_spacing is not None and is_top else spacing
+                patch = self._cap(is_top, step, tile, rot, centre)
                 if patch is not None:
                     patches.append(patch)
         return patches
@@ -344,8 +356,10 @@ class FoldedSheet:
 
     solid = False
 
-    def surface(self, spacing: float, tile: int) -> list[SurfacePatch]:
-        """One patch sampled on a regular (s, t) grid."""
+    def surface(
+        self, spacing: float, tile: int, *, up_spacing: float | None = None
+    ) -> list[SurfacePatch]:
+        """One patch sampled on a regular (s, t) grid (a vertical sheet: ``up_spacing`` unused)."""
         u = np.array([np.cos(self.yaw), np.sin(self.yaw), 0.0])
         n = np.array([-np.sin(self.yaw), np.cos(self.yaw), 0.0])
         # Arc length of the folds is longer than the width: sample s more densely.

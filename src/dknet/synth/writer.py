@@ -37,6 +37,7 @@ from dknet.io.atomic import atomic_write_text
 from dknet.io.ply import write_ply
 
 from .labels_table import format_label_table
+from .options import SynthOptions
 from .room import SCENE_TYPE_NAMES
 from .scene import (
     MAX_SCENES,
@@ -153,10 +154,11 @@ def write_scannet_scene(scene: SyntheticScene, root: Path, *, test_split: bool =
         faces=scene.faces,
         color_alpha=True,
     )
-    identity = " ".join(f"{v:.6f}" for v in np.eye(4).reshape(-1))
+    alignment = np.eye(4) if scene.axis_alignment is None else scene.axis_alignment
+    matrix = " ".join(f"{v:.6f}" for v in alignment.reshape(-1))
     atomic_write_text(
         folder / f"{sid}.txt",
-        f"axisAlignment = {identity}\nsceneType = {SCENE_TYPE_NAMES[scene.room_type]}\n",
+        f"axisAlignment = {matrix}\nsceneType = {SCENE_TYPE_NAMES[scene.room_type]}\n",
     )
     if test_split:
         return
@@ -214,10 +216,10 @@ def split_assignment(num_scenes: int, seed: int) -> list[str]:
     return splits
 
 
-def _make_scene(task: tuple[int, int, float, str, str]) -> SceneRecord:
+def _make_scene(task: tuple[int, int, float, str, str, SynthOptions]) -> SceneRecord:
     """Worker: generate and write one scene (top-level so process pools can pickle it)."""
-    index, seed, spacing, root, split = task
-    scene = generate_scene(index, seed, vertex_spacing=spacing)
+    index, seed, spacing, root, split, options = task
+    scene = generate_scene(index, seed, vertex_spacing=spacing, options=options)
     write_scannet_scene(scene, Path(root), test_split=split == "test")
     counts = Counter(o.raw_category for o in scene.objects) if split != "test" else Counter()
     return SceneRecord(scene.scene_id, split, scene.num_vertices, dict(counts))
@@ -276,6 +278,7 @@ def generate_dataset(
     workers: int = 0,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
+    options: SynthOptions | None = None,
 ) -> SynthSummary:
     """Generate ``num_scenes`` synthetic rooms and write them as a ScanNet v2 raw dataset.
 
@@ -295,6 +298,8 @@ def generate_dataset(
         progress: optional wrapper around the per-scene result stream, called as
             ``progress(iterable, total=num_scenes, description=...)`` (the CLI passes a Rich
             progress bar).
+        options: the randomisation ranges (default: the scan-like preset); see
+            :class:`dknet.synth.options.SynthOptions`.
 
     Returns:
         Per-scene records and timing.
@@ -306,9 +311,12 @@ def generate_dataset(
     start = time.perf_counter()
     out = Path(out)
     _check(num_scenes, seed, vertex_spacing, workers)
+    options = (options or SynthOptions()).validate()
     _prepare_output(out, overwrite)
     splits = split_assignment(num_scenes, seed)
-    tasks = [(i, seed, float(vertex_spacing), str(out), splits[i]) for i in range(num_scenes)]
+    tasks = [
+        (i, seed, float(vertex_spacing), str(out), splits[i], options) for i in range(num_scenes)
+    ]
     n_workers = min(workers or os.cpu_count() or 1, num_scenes)
     logger.info("generating %d scenes with %d worker(s) into %s", num_scenes, n_workers, out)
 
@@ -329,7 +337,7 @@ def generate_dataset(
     counts: Counter[str] = Counter()
     for record in records:
         counts.update(record.group_counts)
-    atomic_write_text(out / LABEL_TABLE_NAME, format_label_table(counts))
+    atomic_write_text(out / LABEL_TABLE_NAME, format_label_table(counts, scan=options.scan_like))
     for split in _SPLITS:
         ids = sorted(scene_id_for(i) for i in range(num_scenes) if splits[i] == split)
         atomic_write_text(out / SPLIT_FILE_NAMES[split], "".join(f"{s}\n" for s in ids))
