@@ -24,6 +24,7 @@ from .doctor import doctor
 from .evaluate import evaluate
 from .export_submission import export_submission
 from .preprocess import preprocess
+from .segment import segment
 from .synth import synth
 
 __all__ = ["app", "main"]
@@ -85,6 +86,7 @@ for _name, _func in (
     ("preprocess", preprocess),
     ("evaluate", evaluate),
     ("export-submission", export_submission),
+    ("segment", segment),
 ):
     app.command(name=_name)(_guarded(_func))
 
