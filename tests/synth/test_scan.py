@@ -201,6 +201,7 @@ def test_narrowed_ranges_show_in_the_scene() -> None:
             ContentOptions(),
             room_sides=tuple((name, 6.0, 6.0) for name, _, _ in ContentOptions().room_sides),
             room_height=(2.6, 2.6),
+            room_aspect=(1.0, 1.0),
         ),
         color=dataclasses.replace(ColorOptions(), window_value=(0.7, 0.7)),
     )
@@ -216,7 +217,7 @@ def test_narrowed_ranges_show_in_the_scene() -> None:
     assert stats.floor_tilt_deg == pytest.approx(1.5, abs=0.3)
     assert np.allclose(scene.axis_alignment[:3, :3], np.eye(3))
     assert stats.long_side < 6.3 and stats.height < 2.7
-    assert scene.draws["room_side"] == [6.0, 6.0]
+    assert scene.draws["room_side"] == [6.0]
 
 
 def test_options_validation() -> None:
@@ -292,3 +293,24 @@ def test_cli_report(tmp_path: Path) -> None:
     assert only.exit_code == 0 and "vertices per" in only.output
     neither = runner.invoke(app, ["synth"])
     assert neither.exit_code == 2
+
+
+def test_segments_come_from_scannet_segmentation_of_the_welded_mesh() -> None:
+    """ScanNet's over-segmentation runs on the mesh welded at contacts: with "majority" its
+    segments straddle sampled objects (labels follow segments); "split" cuts them so every
+    group's vertices come from one object."""
+    majority = SynthOptions(
+        contents=dataclasses.replace(ContentOptions(), straddling_segments="majority")
+    )
+    scene, src = scan_scene_with_sources(1, 0, vertex_spacing=FAST, options=majority)
+    seg = np.unique(scene.segments, return_inverse=True)[1]
+    pairs = np.unique(np.stack([seg, src.mesh.owner]), axis=1)
+    assert pairs.shape[1] > seg.max() + 1  # some segment spans two sampled owners
+    for obj in scene.objects:  # groups are still unions of whole segments
+        mask = np.isin(scene.segments, obj.segments)
+        assert np.array_equal(mask, scene.instance_ids == obj.object_id)
+    split, src = scan_scene_with_sources(1, 0, vertex_spacing=FAST)
+    seg = np.unique(split.segments, return_inverse=True)[1]
+    pairs = np.unique(np.stack([seg, src.mesh.owner]), axis=1)
+    assert pairs.shape[1] == seg.max() + 1
+    assert len(split.faces) > len(src.mesh.faces)  # the bridges are part of the written mesh

@@ -597,13 +597,15 @@ def generate_scan_layout(
         The layout and the drawn target number of benchmark objects.
     """
     lo, hi = opts.sides(room_type)
-    width, depth = float(rng.uniform(lo, hi)), float(rng.uniform(lo, hi))
+    ctx = _Ctx(opts, {} if draws is None else draws)
+    short = float(rng.uniform(lo, hi))
+    long = short * ctx.uniform(rng, "room_aspect", opts.room_aspect)
+    width, depth = (short, long) if rng.random() < 0.5 else (long, short)
     height = float(rng.uniform(*opts.room_height))
     notch = None
     if room_type != "bathroom" and min(width, depth) >= 4.5 and rng.random() < 0.3:
         notch = (width * float(rng.uniform(0.25, 0.4)), depth * float(rng.uniform(0.25, 0.4)))
     shape = RoomShape(width=width, depth=depth, height=height, notch=notch)
-    ctx = _Ctx(opts, {} if draws is None else draws)
     plan = _ScanPlanner(shape, rng, ctx)
     target = ctx.integer(rng, "benchmark_objects", opts.benchmark_objects)
     _put(plan, functools.partial(door_any, opts=ctx), required=True)

@@ -151,15 +151,13 @@ def _hidden(
 
 
 def _boundary_vertices(faces: np.ndarray, num_vertices: int) -> np.ndarray:
-    """(V,) bool: vertices on an edge that only one triangle uses (a patch's rim)."""
-    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    key = edges[:, 0] * np.int64(num_vertices) + edges[:, 1]
-    uniq, counts = np.unique(key, return_counts=True)
-    rim = uniq[counts == 1]
-    flags = np.zeros(num_vertices, dtype=bool)
-    flags[rim // num_vertices] = True
-    flags[rim % num_vertices] = True
-    return flags
+    """(V,) bool: vertices on a patch's rim.
+
+    In the grid triangulation of :func:`dknet.synth.shapes.grid_faces` every interior vertex is
+    a corner of exactly six triangles; a vertex on an outline (straight, clipped or a seam that
+    does not wrap) is a corner of fewer.
+    """
+    return np.bincount(faces.reshape(-1), minlength=num_vertices) != 6
 
 
 def _jitter_in_plane(

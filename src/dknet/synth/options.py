@@ -40,6 +40,7 @@ Range = tuple[float, float]
 IntRange = tuple[int, int]
 
 PresetName = Literal["scan", "clean"]
+StraddleMode = Literal["split", "majority", "unannotated"]
 PRESET_NAMES: tuple[str, ...] = ("scan", "clean")
 
 
@@ -103,18 +104,18 @@ class GeometryOptions:
         scan_edge_depth: how far (fraction of the room's extent) the scan stops short.
     """
 
-    object_spacing: Range = (0.7, 1.05)
+    object_spacing: Range = (0.68, 1.0)
     up_facing_spacing: Range = (0.75, 0.95)
-    wall_spacing: Range = (1.15, 1.6)
+    wall_spacing: Range = (1.25, 1.7)
     floor_spacing: Range = (1.0, 1.3)
     in_plane_jitter: float = 0.3
-    surface_noise: Range = (0.002, 0.006)
+    surface_noise: Range = (0.001, 0.004)
     warp_amplitude: Range = (0.005, 0.02)
     warp_wavelength: Range = (2.0, 6.0)
     tilt_deg: Range = (0.0, 2.0)
     wobble_deg: Range = (0.0, 0.3)
     room_yaw_deg: Range = (0.0, 360.0)
-    wall_top_kept: Range = (0.7, 1.0)
+    wall_top_kept: Range = (0.75, 1.0)
     ceiling_fragments: IntRange = (1, 5)
     hole_fraction: Range = (0.02, 0.10)
     hole_scale: Range = (0.25, 0.6)
@@ -134,6 +135,9 @@ class ContentOptions:
             extent 5.8 x 8.2 to 8.4 x 8.7, height 2.5 - 3.0" for living spaces; bathrooms and
             kitchens stay smaller (ScanNet has many, reasoning), conference rooms larger.
         room_height: wall height, metres. Source: "height 2.5 - 3.0".
+        room_aspect: long side / short side; the short side is drawn from ``room_sides`` (the
+            long one may exceed it). Source: the real extents 5.8 x 8.2 (1.41) and 8.4 x 8.7
+            (1.04).
         benchmark_objects: target number of objects of the 18 instance classes per room (the
             filler stops there or when no more fit). Source: "instances of the 18 classes with
             >= 100 vertices" 23..26 per scene, widened.
@@ -157,18 +161,25 @@ class ContentOptions:
         annotation_gap: share of vertices whose segments (small ones preferred) are in no
             group. Source: "vertices with no semantic label" 17..31 % -- real annotations skip
             small, ambiguous segments and boundary slivers, not only clutter.
+        straddling_segments: what the annotation does with an over-segment (ScanNet's
+            segmentation of the welded mesh) that spans two objects: "split" it at their border
+            (default: ground truth exact per vertex; segments never straddle in the files),
+            give it to the "majority" object (like real annotation, which paints segments: the
+            superpoints then straddle the true objects and the ground truth follows segments),
+            or leave it "unannotated". Reasoning: the issue asks for exact ground truth.
     """
 
     room_sides: tuple[tuple[str, float, float], ...] = (
-        ("bedroom", 5.2, 8.5),
-        ("office", 6.0, 10.5),
-        ("living room", 6.0, 10.5),
-        ("kitchen", 5.2, 9.0),
-        ("bathroom", 3.0, 5.0),
-        ("conference room", 6.5, 11.0),
+        ("bedroom", 5.0, 7.5),
+        ("office", 5.5, 8.5),
+        ("living room", 5.8, 8.5),
+        ("kitchen", 5.0, 7.5),
+        ("bathroom", 2.6, 4.2),
+        ("conference room", 6.0, 9.0),
     )
-    room_height: Range = (2.4, 3.1)
-    benchmark_objects: IntRange = (21, 32)
+    room_height: Range = (2.5, 3.2)
+    room_aspect: Range = (1.05, 1.35)
+    benchmark_objects: IntRange = (20, 30)
     arbitrary_yaw_probability: float = 0.6
     wall_gap: Range = (0.0, 0.08)
     clutter_items: IntRange = (8, 20)
@@ -178,6 +189,7 @@ class ContentOptions:
     window_kinds: tuple[float, float, float] = (0.5, 0.3, 0.2)
     unlabelled_wall_patch_probability: float = 0.35
     annotation_gap: Range = (0.04, 0.12)
+    straddling_segments: StraddleMode = "split"
 
     def sides(self, room_type: str) -> Range:
         """The side range of ``room_type``, metres."""
@@ -230,8 +242,8 @@ class ColorOptions:
     light_count: IntRange = (1, 4)
     shadow_strength: Range = (0.2, 0.55)
     white_balance: Range = (0.85, 1.15)
-    exposure: Range = (0.95, 1.3)
-    gamma: Range = (0.9, 1.3)
+    exposure: Range = (1.0, 1.4)
+    gamma: Range = (1.0, 1.4)
     bleed_weight: Range = (0.1, 0.35)
     bleed_radius: Range = (0.02, 0.05)
     vertex_noise: Range = (0.02, 0.05)
@@ -289,6 +301,11 @@ class SynthOptions:
                         raise ConfigError(f"{where}: must be >= 0, got {value}")
                 elif isinstance(value, float) and not 0.0 <= value <= 1.0:
                     raise ConfigError(f"{where}: must lie in [0, 1], got {value}")
+        if self.contents.straddling_segments not in ("split", "majority", "unannotated"):
+            raise ConfigError(
+                f"ContentOptions.straddling_segments: {self.contents.straddling_segments!r} is "
+                "not one of split, majority, unannotated"
+            )
         if abs(sum(self.contents.window_kinds) - 1.0) > 1e-6:
             raise ConfigError("ContentOptions.window_kinds must sum to 1")
         return self

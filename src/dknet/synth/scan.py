@@ -35,6 +35,7 @@ __all__ = [
     "scan_colors",
     "deform",
     "annotation_gaps",
+    "stitch_faces",
 ]
 
 RGB = tuple[float, float, float]
@@ -248,7 +249,8 @@ def scanner_visibility(
     keep = np.ones(len(p), dtype=bool)
     # Surfaces facing a solid a few centimetres away: narrow gaps are never reconstructed.
     for distance in gopts.gap_probes:
-        keep &= ~_hidden(p + distance * n, mesh.part, parts, shape)
+        idx = np.flatnonzero(keep)
+        keep[idx[_hidden(p[idx] + distance * n[idx], mesh.part[idx], parts, shape)]] = False
     # Floor and low tops under furniture: seen only at grazing angles, mostly missing.
     covered = covered_from_above(p, mesh.part, parts, reach=1.5)
     under = draw(rng, draws, "under_furniture_drop", gopts.under_furniture_drop)
@@ -473,3 +475,40 @@ def annotation_gaps(
     hit = gap[seg_labels]
     out[hit] = -1_000_000 - seg_labels[hit]
     return out
+
+
+def stitch_faces(
+    points: np.ndarray, faces: np.ndarray, part: np.ndarray, radius: float
+) -> np.ndarray:
+    """Triangles that weld each patch's rim to the nearest vertex of another part.
+
+    A reconstructed mesh is one welded surface: a chair leg runs into the floor, a picture
+    into its wall. The synthetic mesh is a set of separate patches, so without these bridges
+    no over-segment could ever straddle two objects. Each rim edge ``(a, a2)`` (used by one
+    triangle) whose end ``a`` has a vertex ``b`` of another part within ``radius`` gets the
+    triangle ``(a, a2, b)``.
+
+    Args:
+        points: (V, 3) float vertex positions, metres.
+        faces: (F, 3) int64 triangles.
+        part: (V,) int64 part index per vertex.
+        radius: largest bridge length, metres.
+
+    Returns:
+        (S, 3) int64 bridging triangles (their vertices are existing vertices).
+    """
+    v = np.int64(len(points))
+    if len(faces) == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    keys, counts = np.unique(edges[:, 0] * v + edges[:, 1], return_counts=True)
+    rim = keys[counts == 1]
+    a, a2 = rim // v, rim % v
+    _, nbr = cKDTree(points).query(points[a], k=8, distance_upper_bound=radius)
+    valid = nbr < v
+    safe = np.where(valid, nbr, 0)
+    valid &= part[safe] != part[a][:, None]
+    has = valid.any(axis=1)
+    first = np.argmax(valid, axis=1)
+    b = safe[np.arange(len(a)), first]
+    return np.stack([a[has], a2[has], b[has]], axis=1).astype(np.int64)

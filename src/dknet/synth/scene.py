@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dknet.errors import ConfigError
+from dknet.segmentation import segment_mesh
 
 from .contents import generate_scan_layout
 from .labels_table import nyu40_of
@@ -21,6 +22,7 @@ from .scan import (
     recolor,
     scan_colors,
     scanner_visibility,
+    stitch_faces,
 )
 from .segments import over_segment, segment_ids_from_labels
 from .shapes import Part
@@ -190,6 +192,47 @@ def _unannotated_wall_patch(
     return owner
 
 
+def _resolve_straddlers(
+    owner: np.ndarray, segments: np.ndarray, mode: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Make annotations (unions of segments) out of segments that may straddle objects.
+
+    Args:
+        owner: (V,) int64 owner each vertex was sampled from.
+        segments: (V,) int64 segment id per vertex (any ids).
+        mode: "split" cuts every straddling segment at the owners' borders (each piece is a
+            segment, named by its lowest vertex; the ground truth stays exact); "majority"
+            gives the whole segment to the owner of most of its vertices, as an annotator
+            painting segments does (labels then follow segments, not sampled objects);
+            "unannotated" leaves straddling segments out of every group (exact, but walls
+            bridged to a picture lose their label).
+
+    Returns:
+        (owner, segments) to annotate and write.
+    """
+    seg = np.unique(segments, return_inverse=True)[1].reshape(-1)
+    codes, own = np.unique(owner, return_inverse=True)
+    own = own.reshape(-1)
+    pair = seg * np.int64(len(codes)) + own
+    keys, pair_index, counts = np.unique(pair, return_inverse=True, return_counts=True)
+    pair_seg = keys // len(codes)
+    # Majority owner per segment: the pair with most vertices (ties: the lower owner code).
+    order = np.lexsort((keys % len(codes), -counts, pair_seg))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pair_seg[order][1:] != pair_seg[order][:-1]
+    majority = np.empty(int(seg.max(initial=-1)) + 1, dtype=np.int64)
+    majority[pair_seg[order][first]] = (keys % len(codes))[order][first]
+    mixed_seg = np.bincount(pair_seg, minlength=len(majority)) > 1
+    if mode == "split":
+        return owner, segment_ids_from_labels(pair_index.reshape(-1))
+    if mode == "majority":
+        return codes[majority[seg]], segments
+    out = owner.copy()
+    mixed = mixed_seg[seg]
+    out[mixed] = -2_000_000 - seg[mixed]
+    return out, segments
+
+
 def _ground_truth(
     owner: np.ndarray, segments: np.ndarray, labels: list[str]
 ) -> tuple[np.ndarray, np.ndarray, tuple[SyntheticObject, ...]]:
@@ -354,7 +397,7 @@ def _generate_scan_scene(
     draws: dict[str, list[float]] = {}
     layout, _ = generate_scan_layout(room_type, layout_rng, options.contents, draws)
     shape = layout.shape
-    draws["room_side"] = [shape.width, shape.depth]
+    draws["room_side"] = [min(shape.width, shape.depth)]
     draws["room_height"] = [shape.height]
     parts, owners, labels, floor_color, ceiling, objects_of_part = _scan_parts(
         layout, rng, options, draws
@@ -400,22 +443,28 @@ def _generate_scan_scene(
         copts=options.color,
         draws=draws,
     )
-    seg_labels = over_segment(mesh.points, mesh.tile, mesh.owner, spacing=vertex_spacing)
+    vertices, alignment = deform(mesh.points, mesh.normals, shape, rng=rng, gopts=geo, draws=draws)
+    bridges = stitch_faces(mesh.points, mesh.faces, mesh.part, radius=1.5 * vertex_spacing)
+    faces = np.concatenate([mesh.faces, bridges])
+    # ScanNet's own over-segmentation of the welded mesh: segments may straddle objects.
+    segments = segment_mesh(vertices, faces).astype(np.int64)
+    owner, segments = _resolve_straddlers(
+        mesh.owner, segments, options.contents.straddling_segments
+    )
+    seg_labels = np.unique(segments, return_inverse=True)[1].reshape(-1)
     owner = _unannotated_wall_patch(
-        mesh.owner, seg_labels, n_walls, rng, options.contents.unlabelled_wall_patch_probability
+        owner, seg_labels, n_walls, rng, options.contents.unlabelled_wall_patch_probability
     )
     owner = annotation_gaps(
         owner, seg_labels, rng=rng, share_range=options.contents.annotation_gap, draws=draws
     )
-    segments = segment_ids_from_labels(seg_labels)
     instance_ids, nyu40, objects = _ground_truth(owner, segments, labels)
-    vertices, alignment = deform(mesh.points, mesh.normals, shape, rng=rng, gopts=geo, draws=draws)
     sources = ScanSources(mesh=mesh, parts=parts, owners=owners, labels=labels, shape=shape)
     scene = SyntheticScene(
         scene_id=scene_id_for(scene_index),
         vertices=vertices,
         colors=colors,
-        faces=mesh.faces.astype(np.int64),
+        faces=faces,
         segments=segments,
         nyu40=nyu40,
         instance_ids=instance_ids,
