@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from dknet.labels import INSTANCE_NYU40_IDS, NYU40_TO_SEMANTIC
 from dknet.structures.point_cloud import IGNORE_LABEL, PointCloud
 
-__all__ = ["devices", "synthetic_scene"]
+if TYPE_CHECKING:
+    from dknet.data.batch import PointBatch
+
+__all__ = ["devices", "synthetic_batch", "synthetic_scene"]
 
 
 def devices() -> list[str]:
@@ -71,4 +76,20 @@ def synthetic_scene(
         semantic_labels=np.concatenate(semantic).astype(np.int64),
         instance_labels=np.concatenate(instance).astype(np.int64),
         source=f"synthetic_scene(seed={seed})",
+    )
+
+
+def synthetic_batch(
+    num_instances: int = 6, points_per_instance: int = 300, seed: int = 1
+) -> PointBatch:
+    """:func:`synthetic_scene` centred and packed as a one-scene :class:`PointBatch`."""
+    from dknet.data.batch import PointBatch
+
+    pc = synthetic_scene(num_instances, points_per_instance, seed)
+    return PointBatch.from_scene(
+        pc.coords - pc.coords.mean(axis=0),
+        pc.colors * 255.0,
+        scene_id=f"synthetic_{seed}",
+        semantic_labels=pc.semantic_labels,
+        instance_labels=pc.instance_labels,
     )

@@ -177,7 +177,18 @@ def postprocess_scene(
     none = torch.full((n,), -1, dtype=torch.int64, device=device)
 
     def finish(assignment: torch.Tensor, num: int, scores: torch.Tensor) -> ScenePrediction:
-        if superpoints is not None and num:
+        if num == 0:
+            return ScenePrediction(
+                scene_id=scene_id,
+                instances=Instances(
+                    masks=np.zeros((0, n), dtype=bool),
+                    labels=np.zeros(0, dtype=np.int64),
+                    scores=np.zeros(0, dtype=np.float32),
+                ),
+                semantic_labels=semantic_pred.cpu().numpy().astype(np.int64),
+                point_instance=np.full(n, -1, dtype=np.int64),
+            )
+        if superpoints is not None:
             assignment = superpoint_majority(assignment, superpoints, num)
         classes = vote_classes(assignment[fg], semantic_pred[fg], num, num_classes)
         keep = classes < num_classes
