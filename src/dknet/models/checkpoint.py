@@ -74,7 +74,17 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        if "Unsupported global" in text:
+            raise CheckpointError(
+                f"{path}: holds Python objects besides tensors and plain data; dknet loads "
+                "checkpoints with weights_only=True and does not unpickle arbitrary objects",
+                hint="re-save the file as a plain dict of tensors",
+            ) from None
+        if "Weights only load failed" in text:
+            first = "corrupt, or not a file written by torch.save"
+        else:
+            first = text.splitlines()[0] if text else type(exc).__name__
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint ({first[:200]})",
             hint="the file may be truncated or not a .pth file; re-download or re-train it",
@@ -235,7 +245,7 @@ def checkpoint_metadata(config: ModelConfig) -> dict[str, Any]:
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "dknet_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "spconv_version": spconv_version(),
         "spconv_weight_layout": "KRSC",
         "model_config": config.to_dict(),
