@@ -23,6 +23,7 @@ from ._errors import report
 from .doctor import doctor
 from .evaluate import evaluate
 from .export_submission import export_submission
+from .predict import predict
 from .preprocess import preprocess
 from .segment import segment
 from .synth import synth
@@ -87,6 +88,7 @@ for _name, _func in (
     ("evaluate", evaluate),
     ("export-submission", export_submission),
     ("segment", segment),
+    ("predict", predict),
 ):
     app.command(name=_name)(_guarded(_func))
 

@@ -6,7 +6,9 @@ Results (tables, paths, JSON) go to stdout; logs, progress and errors go to stde
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -37,6 +39,29 @@ def configure(*, verbose: int = 0, quiet: bool = False) -> None:
     root.handlers[:] = [RichHandler(console=err, show_path=False, rich_tracebacks=False)]
     root.setLevel(level)
     root.propagate = False
+    quiet_third_party(verbose == 0)
+
+
+#: Loggers of libraries dknet uses whose warnings are noise to a user (shown with -v).
+_THIRD_PARTY_LOGGERS = ("torch", "spconv", "cumm", "numba")
+
+
+def quiet_third_party(quiet: bool) -> None:
+    """Keep other libraries' warnings off the terminal unless -v is given.
+
+    Python warnings are ignored, and torch's own logger (which prints e.g. torch.fx's
+    ``is_fx_tracing`` warning when spconv is imported) is told, through ``TORCH_LOGS`` before
+    torch is imported and directly once it is, to report errors only. dknet's own warnings are
+    log records of the ``dknet`` logger, so they still show.
+    """
+    if not quiet:
+        return
+    warnings.filterwarnings("ignore")
+    # torch resets its loggers' levels when it is imported; TORCH_LOGS="-torch" makes that reset
+    # choose ERROR. A value the user set wins.
+    os.environ.setdefault("TORCH_LOGS", "-torch")
+    for name in _THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def progress_enabled() -> bool:

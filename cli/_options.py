@@ -17,3 +17,32 @@ WorkersOpt = Annotated[
 JsonOutOpt = Annotated[
     Path | None, typer.Option("--json", help="Also write the result as JSON to this file.")
 ]
+CheckpointOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint",
+        "-c",
+        help="Model weights: a dknet checkpoint or the authors' checkpoint.pth.",
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:<i>."),
+]
+
+
+def resolve_checkpoint(checkpoint: Path | None) -> Path:
+    """The checkpoint to load: the one given (a bundled default model will plug in here).
+
+    Raises:
+        ConfigError: none was given.
+    """
+    from dknet.errors import ConfigError
+
+    if checkpoint is None:
+        raise ConfigError(
+            "no model given: pass --checkpoint (a dknet checkpoint or the authors' checkpoint.pth)",
+            hint="dknet does not bundle a default model yet",
+        )
+    return checkpoint

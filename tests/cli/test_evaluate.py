@@ -144,7 +144,7 @@ def test_domain_errors_exit_1(tmp_path: Path, folders: tuple[Path, Path, float])
 def test_usage_errors_exit_2(folders: tuple[Path, Path, float]) -> None:
     pred_dir, gt_dir, _ = folders
     assert runner.invoke(app, ["evaluate", "--predictions", str(pred_dir)]).exit_code == 2
-    # The checkpoint mode comes with the model: no placeholder options until then.
+    # Mixing the checkpoint mode with the folder mode is a usage error.
     for option in ("--split", "--checkpoint", "--data"):
         result = runner.invoke(
             app,

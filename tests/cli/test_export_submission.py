@@ -124,7 +124,7 @@ def test_flag_errors(tmp_path: Path, submission: Path) -> None:
     missing = runner.invoke(app, ["export-submission", "--check", str(tmp_path / "nope")])
     assert missing.exit_code == 1 and "not found" in missing.output
     assert runner.invoke(app, ["export-submission"]).exit_code == 2
-    # Exporting from a checkpoint comes with the model: no placeholder options until then.
+    # Mixing the checkpoint mode with --check is a usage error.
     for option in ("--checkpoint", "--split"):
         assert (
             runner.invoke(
