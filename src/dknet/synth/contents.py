@@ -482,6 +482,7 @@ def _menu(room_type: str, h: float, opts: _Ctx) -> list[tuple[_Builder, str, flo
             (tabled(fu.desk, opts), "wall", 0.8),
             (loose_chair, "free", 1.0),
             (functools.partial(books_bookshelf, opts=opts), "wall", 0.6),
+            (fu.floor_lamp, "wall", 0.4),
         ],
         "office": [
             (tabled(fu.desk, opts), "wall", 3.0),
@@ -502,6 +503,7 @@ def _menu(room_type: str, h: float, opts: _Ctx) -> list[tuple[_Builder, str, flo
             (tabled(lambda r: fu.cabinet(r, tall=False), opts), "wall", 1.0),
             (table_any, "free", 0.6),
             (lambda r: whiteboard(r, wall_height=h), "wall", 0.4),
+            (fu.floor_lamp, "wall", 0.5),
         ],
         "kitchen": [
             (lambda r: fu.cabinet(r, raw="kitchen cabinet"), "wall", 1.5),

@@ -125,25 +125,47 @@ def wall_sheets(shape: RoomShape, color: tuple[float, float, float]) -> list[Fol
     ]
 
 
+#: Edge of the xy grid cells that bucket probe points for the occupancy test, metres.
+_CELL = 0.25
+
+
 def _hidden(
     probe: np.ndarray, part_of_vertex: np.ndarray, parts: list[Part], shape: RoomShape
 ) -> np.ndarray:
-    """(V,) bool: the probe point lies outside the room, under the floor, or in a solid part."""
+    """(V,) bool: the probe point lies outside the room, under the floor, or in a solid part.
+
+    Probes are bucketed in an xy grid of ``_CELL`` cells, so each solid only tests the probes
+    in the cells its bounding box overlaps (the same exact test on fewer candidates).
+    """
     hidden = ~shape.contains_points(probe[:, :2], tolerance=1e-4)
     hidden |= probe[:, 2] < -1e-4
-    order = np.argsort(probe[:, 0], kind="stable")
-    xs = probe[order, 0]
+    if len(probe) == 0:
+        return hidden
+    origin = probe[:, :2].min(axis=0)
+    cells = np.floor((probe[:, :2] - origin) / _CELL).astype(np.int64)
+    rows = int(cells[:, 1].max()) + 1
+    keys = cells[:, 0] * rows + cells[:, 1]
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
     for j, part in enumerate(parts):
         if not part.solid:
             continue
         lo, hi = part.bounds()
-        a, b = np.searchsorted(xs, lo[0]), np.searchsorted(xs, hi[0], side="right")
-        if a >= b:
+        c0 = np.floor((lo[:2] - origin) / _CELL).astype(np.int64)
+        c1 = np.floor((hi[:2] - origin) / _CELL).astype(np.int64)
+        j0, j1 = max(int(c0[1]), 0), min(int(c1[1]), rows - 1)
+        if j0 > j1:
             continue
-        idx = order[a:b]
+        starts = np.arange(max(int(c0[0]), 0), int(c1[0]) + 1) * rows
+        a = np.searchsorted(sorted_keys, starts + j0)
+        b = np.searchsorted(sorted_keys, starts + j1, side="right")
+        spans = [order[x:y] for x, y in zip(a, b, strict=True) if y > x]
+        if not spans:
+            continue
+        idx = np.concatenate(spans)
         q = probe[idx]
-        near = (q[:, 1] >= lo[1]) & (q[:, 1] <= hi[1]) & (q[:, 2] >= lo[2]) & (q[:, 2] <= hi[2])
-        near &= part_of_vertex[idx] != j
+        near = (q[:, 0] >= lo[0]) & (q[:, 0] <= hi[0]) & (q[:, 1] >= lo[1]) & (q[:, 1] <= hi[1])
+        near &= (q[:, 2] >= lo[2]) & (q[:, 2] <= hi[2]) & (part_of_vertex[idx] != j)
         idx, q = idx[near], q[near]
         if len(idx):
             hidden[idx[part.contains(q)]] = True

@@ -104,7 +104,7 @@ class GeometryOptions:
         scan_edge_depth: how far (fraction of the room's extent) the scan stops short.
     """
 
-    object_spacing: Range = (0.68, 1.0)
+    object_spacing: Range = (0.7, 1.02)
     up_facing_spacing: Range = (0.75, 0.95)
     wall_spacing: Range = (1.25, 1.7)
     floor_spacing: Range = (1.0, 1.3)
@@ -242,7 +242,7 @@ class ColorOptions:
     light_count: IntRange = (1, 4)
     shadow_strength: Range = (0.2, 0.55)
     white_balance: Range = (0.85, 1.15)
-    exposure: Range = (1.0, 1.4)
+    exposure: Range = (0.95, 1.35)
     gamma: Range = (1.0, 1.4)
     bleed_weight: Range = (0.1, 0.35)
     bleed_radius: Range = (0.02, 0.05)

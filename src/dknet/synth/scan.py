@@ -366,10 +366,11 @@ def scan_colors(
     # Colour bleeding: fused RGB-D mixes neighbouring colours across object borders.
     weight = draw(rng, draws, "bleed_weight", copts.bleed_weight)
     radius = draw(rng, draws, "bleed_radius", copts.bleed_radius)
-    _, nbr = cKDTree(p).query(p, k=8, distance_upper_bound=radius)
-    valid = nbr < v
-    summed = np.where(valid[..., None], color[np.minimum(nbr, v - 1)], 0.0).sum(axis=1)
-    mean = summed / np.maximum(valid.sum(axis=1), 1)[:, None]
+    _, nbr = cKDTree(p).query(p, k=6, distance_upper_bound=radius)
+    # Missing neighbours (index v) read a zero row and are left out of the count.
+    padded = np.concatenate([color, np.zeros((1, 3))]).astype(np.float32)
+    summed = padded[nbr].sum(axis=1, dtype=np.float64)
+    mean = summed / np.maximum((nbr < v).sum(axis=1), 1)[:, None]
     color = (1 - weight) * color + weight * mean
 
     # Camera: white balance, exposure, tone curve, then per-vertex noise.

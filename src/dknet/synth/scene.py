@@ -24,7 +24,12 @@ from .scan import (
     scanner_visibility,
     stitch_faces,
 )
-from .segments import over_segment, segment_ids_from_labels
+from .segments import (
+    MIN_SEGMENT_VERTICES,
+    _absorb_leftovers,
+    over_segment,
+    segment_ids_from_labels,
+)
 from .shapes import Part
 
 __all__ = [
@@ -37,6 +42,8 @@ __all__ = [
     "MAX_VERTEX_SPACING",
 ]
 
+#: segs.json ``method`` of scan-like scenes.
+SCAN_SEGMENTATION = "ScanNet Segmentator (dknet.segmentation.segment_mesh, kThresh 0.01)"
 #: Scene ids are ``scene9000_00`` .. ``scene9999_00`` (ScanNet's four-digit pattern).
 MAX_SCENES = 1000
 MIN_VERTEX_SPACING = 0.01
@@ -96,6 +103,7 @@ class SyntheticScene:
             axis-aligned room frame), or None for the identity (clean preset).
         draws: option name -> values drawn for this scene (scan preset; empty for clean), so
             every randomisation range can be checked.
+        segmentation: how ``segments`` were made (written as the segs.json ``method``).
     """
 
     scene_id: str
@@ -109,6 +117,7 @@ class SyntheticScene:
     room_type: str
     axis_alignment: np.ndarray | None = None
     draws: dict[str, list[float]] = field(default_factory=dict)
+    segmentation: str = "dknet.synth grid tiles"
 
     @property
     def num_vertices(self) -> int:
@@ -193,7 +202,7 @@ def _unannotated_wall_patch(
 
 
 def _resolve_straddlers(
-    owner: np.ndarray, segments: np.ndarray, mode: str
+    owner: np.ndarray, segments: np.ndarray, mode: str, points: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make annotations (unions of segments) out of segments that may straddle objects.
 
@@ -206,6 +215,9 @@ def _resolve_straddlers(
             painting segments does (labels then follow segments, not sampled objects);
             "unannotated" leaves straddling segments out of every group (exact, but walls
             bridged to a picture lose their label).
+        points: (V, 3) vertex positions, metres ("split" merges pieces below
+            ``MIN_SEGMENT_VERTICES`` into the nearest large segment of their owner, as ScanNet's
+            small-segment pass would have within one object).
 
     Returns:
         (owner, segments) to annotate and write.
@@ -224,7 +236,10 @@ def _resolve_straddlers(
     majority[pair_seg[order][first]] = (keys % len(codes))[order][first]
     mixed_seg = np.bincount(pair_seg, minlength=len(majority)) > 1
     if mode == "split":
-        return owner, segment_ids_from_labels(pair_index.reshape(-1))
+        pieces = _absorb_leftovers(
+            points.astype(np.float64), pair_index.reshape(-1), owner, MIN_SEGMENT_VERTICES
+        )
+        return owner, segment_ids_from_labels(pieces)
     if mode == "majority":
         return codes[majority[seg]], segments
     out = owner.copy()
@@ -449,7 +464,7 @@ def _generate_scan_scene(
     # ScanNet's own over-segmentation of the welded mesh: segments may straddle objects.
     segments = segment_mesh(vertices, faces).astype(np.int64)
     owner, segments = _resolve_straddlers(
-        mesh.owner, segments, options.contents.straddling_segments
+        mesh.owner, segments, options.contents.straddling_segments, vertices
     )
     seg_labels = np.unique(segments, return_inverse=True)[1].reshape(-1)
     owner = _unannotated_wall_patch(
@@ -472,6 +487,7 @@ def _generate_scan_scene(
         room_type=room_type,
         axis_alignment=alignment,
         draws=draws,
+        segmentation=SCAN_SEGMENTATION,
     )
     return scene, sources
 

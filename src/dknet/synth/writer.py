@@ -172,7 +172,7 @@ def write_scannet_scene(scene: SyntheticScene, root: Path, *, test_split: bool =
     )
     segs_name = f"{sid}_vh_clean_2.0.010000.segs.json"
     segs = {
-        "params": {"method": "dknet.synth grid tiles", "segMinVerts": str(MIN_SEGMENT_VERTICES)},
+        "params": {"method": scene.segmentation, "segMinVerts": str(MIN_SEGMENT_VERTICES)},
         "sceneId": sid,
         "segIndices": scene.segments.tolist(),
     }
