@@ -104,10 +104,10 @@ class GeometryOptions:
         scan_edge_depth: how far (fraction of the room's extent) the scan stops short.
     """
 
-    object_spacing: Range = (0.7, 1.02)
+    object_spacing: Range = (0.73, 1.06)
     up_facing_spacing: Range = (0.75, 0.95)
-    wall_spacing: Range = (1.25, 1.7)
-    floor_spacing: Range = (1.0, 1.3)
+    wall_spacing: Range = (1.35, 1.85)
+    floor_spacing: Range = (1.08, 1.4)
     in_plane_jitter: float = 0.3
     surface_noise: Range = (0.001, 0.004)
     warp_amplitude: Range = (0.005, 0.02)
@@ -178,7 +178,7 @@ class ContentOptions:
         ("conference room", 6.0, 9.0),
     )
     room_height: Range = (2.5, 3.2)
-    room_aspect: Range = (1.05, 1.35)
+    room_aspect: Range = (1.05, 1.4)
     benchmark_objects: IntRange = (20, 30)
     arbitrary_yaw_probability: float = 0.6
     wall_gap: Range = (0.0, 0.08)

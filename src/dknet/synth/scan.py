@@ -86,7 +86,9 @@ def smooth_field(points: np.ndarray, scale: float, rng: np.random.Generator) -> 
     k /= np.linalg.norm(k, axis=1, keepdims=True)
     k *= (2 * np.pi / scale) * rng.uniform(0.7, 1.4, size=(waves, 1))
     phase = rng.uniform(0, 2 * np.pi, size=waves)
-    value = np.cos(apply_linear(points, k) + phase).sum(axis=1) * np.sqrt(2.0 / waves)
+    # float32 is plenty for a noise field and halves the cost of the cosines.
+    angles = (apply_linear(points, k) + phase).astype(np.float32)
+    value = np.cos(angles).sum(axis=1, dtype=np.float64) * np.sqrt(2.0 / waves)
     return ndtr(value)
 
 
