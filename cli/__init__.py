@@ -27,6 +27,7 @@ from .predict import predict
 from .preprocess import preprocess
 from .segment import segment
 from .synth import synth
+from .train import train
 
 __all__ = ["app", "main"]
 
@@ -89,6 +90,7 @@ for _name, _func in (
     ("export-submission", export_submission),
     ("segment", segment),
     ("predict", predict),
+    ("train", train),
 ):
     app.command(name=_name)(_guarded(_func))
 
