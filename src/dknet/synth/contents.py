@@ -36,7 +36,7 @@ _Builder = Callable[[np.random.Generator], Group]
 class _Ctx:
     """The content options of one scene plus the record of what was drawn from them."""
 
-    def __init__(self, opts: _Ctx, draws: dict[str, list[float]]) -> None:
+    def __init__(self, opts: ContentOptions, draws: dict[str, list[float]]) -> None:
         self.opts = opts
         self.draws = draws
 
@@ -190,8 +190,10 @@ def _with_top_items(group: Group, rng: np.random.Generator, ctx: _Ctx) -> Group:
 def _armchair_parts(rng: np.random.Generator) -> tuple[float, float, list[Part]]:
     """A four-legged chair with arm rests, back at y = 0."""
     w, d, parts = fu._chair_parts(rng)
+    seat = parts[0]
+    assert isinstance(seat, Box)
     frame = parts[1].color
-    seat_h = parts[0].center[2] + parts[0].size[2] / 2
+    seat_h = seat.center[2] + seat.size[2] / 2
     arm_h = seat_h + _u(rng, 0.18, 0.25)
     for sx in (-1, 1):
         x0 = sx * w / 2 - (0.04 if sx > 0 else 0.0)
@@ -279,8 +281,9 @@ def l_couch(rng: np.random.Generator) -> Group:
     if rng.random() < 0.5:
         return group
     main = group.items[0]
-    seat = main.parts[1]
-    w = float(main.parts[0].size[0])
+    back, seat = main.parts[0], main.parts[1]
+    assert isinstance(back, Box) and isinstance(seat, Box)
+    w = float(back.size[0])
     d = float(seat.center[1] + seat.size[1] / 2)
     ext = _u(rng, 0.6, 1.1)
     side = 1.0 if rng.random() < 0.5 else -1.0
@@ -380,9 +383,12 @@ def books_bookshelf(rng: np.random.Generator, opts: _Ctx) -> Group:
     assert isinstance(side, Box) and isinstance(back, Box)
     inner_w = float(back.size[0])
     d = float(side.size[1])
-    boards = [0.07] + [float(p.center[2] + p.size[2] / 2) for p in parts[5:]]
-    ceilings = [float(p.center[2] - p.size[2] / 2) for p in parts[5:]] + [
-        float(parts[2].center[2] - parts[2].size[2] / 2)
+    shelves = [p for p in parts[5:] if isinstance(p, Box)]
+    top = parts[2]
+    assert isinstance(top, Box)
+    boards = [0.07] + [float(p.center[2] + p.size[2] / 2) for p in shelves]
+    ceilings = [float(p.center[2] - p.size[2] / 2) for p in shelves] + [
+        float(top.center[2] - top.size[2] / 2)
     ]
     items = [group.items[0]]
     for z0, z1 in zip(boards, ceilings, strict=True):

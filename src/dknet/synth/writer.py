@@ -6,12 +6,15 @@ Layout written under the output folder::
     scans/<scene>/<scene>_vh_clean_2.labels.ply            same + ``label`` (ushort nyu40 id)
     scans/<scene>/<scene>_vh_clean_2.0.010000.segs.json    over-segmentation
     scans/<scene>/<scene>.aggregation.json                 segGroups (raw category labels)
-    scans/<scene>/<scene>.txt                              axisAlignment (identity), sceneType
+    scans/<scene>/<scene>.txt                              axisAlignment, sceneType
     scans_test/<scene>/<scene>_vh_clean_2.ply + <scene>.txt    test split: mesh only
     scannetv2-labels.combined.tsv, scannetv2_{train,val,test}.txt
 
-Every file is written atomically, and the bytes depend only on (seed, scene index, spacing),
-never on the number of worker processes.
+``axisAlignment`` is the identity for the clean preset and, for the scan preset, the matrix that
+undoes the scan's random yaw and offset (as ScanNet's aligns its raw meshes). The segments are
+grid tiles (clean) or ScanNet's own over-segmentation (scan; ``dknet.segmentation``). Every file
+is written atomically, and the bytes depend only on (seed, scene index, spacing, options), never
+on the number of worker processes.
 """
 
 from __future__ import annotations
