@@ -54,7 +54,7 @@ def synth(
     out: Annotated[
         Path | None,
         typer.Argument(
-            metavar="[OUT]",
+            metavar="OUT",
             help="Output folder (scans/, scans_test/, label table, split lists).",
             show_default=False,
         ),
