@@ -8,6 +8,7 @@ rows ``ptr[b]:ptr[b+1]`` of every per-point tensor. Training batches come from
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,12 +70,21 @@ class PointBatch:
 
     def to(self, device: torch.device | str, *, non_blocking: bool = False) -> PointBatch:
         """A copy with every tensor moved to ``device``."""
-        moved = {}
+        moved: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, torch.Tensor):
                 moved[f.name] = value.to(device, non_blocking=non_blocking)
         return replace(self, **moved)
+
+    def pin_memory(self) -> PointBatch:
+        """A copy in pinned host memory (``DataLoader(pin_memory=True)`` calls this)."""
+        pinned: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, torch.Tensor):
+                pinned[f.name] = value.pin_memory()
+        return replace(self, **pinned)
 
     @classmethod
     def from_scene(

@@ -46,8 +46,8 @@ class ModelConfig:
         min_instance_points: test-time: instances with at most this many points are dropped
             (100).
         score_threshold_test: test-time: instances scoring at most this are dropped (0.1).
-        decode_chunk: instances decoded at once at inference, to bound the I x N x hidden
-            activations on big scenes.
+        decode_block_size: hidden activations (floats) per block of points when decoding at
+            inference, to bound memory on big scenes (default 2^22, 16 MB).
     """
 
     width: int = 32
@@ -69,7 +69,7 @@ class ModelConfig:
     otsu_bins: int = 100
     min_instance_points: int = 100
     score_threshold_test: float = 0.1
-    decode_chunk: int = 32
+    decode_block_size: int = 2**22
 
     def __post_init__(self) -> None:
         ints = {
@@ -84,7 +84,7 @@ class ModelConfig:
             "max_neighbors": self.max_neighbors,
             "max_instances_train": self.max_instances_train,
             "otsu_bins": self.otsu_bins,
-            "decode_chunk": self.decode_chunk,
+            "decode_block_size": self.decode_block_size,
         }
         for name, value in ints.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -29,6 +29,7 @@ differs, the difference is a fix or a choice that the authors' code leaves to ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,12 +57,19 @@ from dknet.models.postprocess import (
 from dknet.models.spconv_compat import conv_algo, ensure_spconv_compat
 from dknet.ops import Candidates, Groups, merge_candidates, mine_candidates, voxelize
 
-__all__ = ["DKNet", "ForwardState", "STAGES", "scene_softmax"]
+__all__ = ["DKNet", "ForwardState", "STAGES", "StageMark", "scene_softmax"]
 
 logger = logging.getLogger(__name__)
 
 #: Training stages: 1 semantic + offset; 2 + heat map and merge scores; 3 everything.
 STAGES = (1, 2, 3)
+
+#: Called with a stage name ("backbone", "encoding", "decoding", "postprocess") as it ends.
+StageMark = Callable[[str], None]
+
+
+def _no_mark(_: str) -> None:
+    return None
 
 
 @dataclass
@@ -188,22 +196,39 @@ class DKNet(nn.Module):
 
     # ------------------------------------------------------------------ forward
 
-    def run(self, batch: PointBatch, *, stage: int = 3) -> ForwardState:
+    def run(
+        self, batch: PointBatch, *, stage: int = 3, mark: StageMark | None = None
+    ) -> ForwardState:
         """Compute every intermediate of ``stage`` (1, 2 or 3; inference uses 3).
 
         In training mode (``self.training``) stage 3 keeps at most
         ``config.max_instances_train`` instances per scene.
+
+        Args:
+            batch: the packed scenes.
+            stage: which parts to run.
+            mark: optional callback called with "backbone" (voxel pooling, U-Net, semantic
+                and offset heads), "encoding" (heat map, mining, description, merging,
+                kernels) and "decoding" (weight generation, dynamic convolution, Otsu,
+                assignment) as each part ends; ``dknet timing`` synchronises the device and
+                reads a clock there.
         """
+        mark = mark or _no_mark
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage}")
         features, scene_of_point = self.backbone(batch)
         # Everything after the backbone is cheap and precision-sensitive (softmax over a
         # scene, mining, Otsu): it runs in float32 even under autocast.
         with torch.autocast(device_type=batch.device.type, enabled=False):
-            return self._heads(batch, features.float(), scene_of_point, stage)
+            return self._heads(batch, features.float(), scene_of_point, stage, mark)
 
     def _heads(
-        self, batch: PointBatch, features: torch.Tensor, scene_of_point: torch.Tensor, stage: int
+        self,
+        batch: PointBatch,
+        features: torch.Tensor,
+        scene_of_point: torch.Tensor,
+        stage: int,
+        mark: StageMark,
     ) -> ForwardState:
         cfg = self.config
         semantic_logits = self.linear(features)
@@ -214,6 +239,7 @@ class DKNet(nn.Module):
             offsets=offsets,
             scene_of_point=scene_of_point,
         )
+        mark("backbone")
         if stage == 1:
             return state
 
@@ -254,6 +280,8 @@ class DKNet(nn.Module):
         k = candidates.num_candidates
         if k == 0:
             state.merge_blocks = [features.new_zeros((0, 0)) for _ in range(num_scenes)]
+            mark("encoding")
+            mark("decoding")
             return state
 
         fg_kernel = kernel_features[fg_idx]
@@ -290,7 +318,9 @@ class DKNet(nn.Module):
         totals = weights.new_zeros(num_groups).index_add(0, groups.group_ids, weights)
         state.kernels = weighted / totals.unsqueeze(1)
         state.center_points = fg_idx[candidates.candidate_idx[groups.centers]]
+        mark("encoding")
         state.decoded = self._decode(batch, state)
+        mark("decoding")
         return state
 
     def _merge_scores(
@@ -358,13 +388,8 @@ class DKNet(nn.Module):
             params = params_all[g0:g1]
             centers = batch.coords[state.center_points[g0:g1]]
             inputs = torch.cat((state.mask_features[p0:p1], batch.coords[p0:p1]), dim=1)
-            chunk = (g1 - g0) if self.training else cfg.decode_chunk
-            masks = torch.cat(
-                [
-                    self.decode_masks(params[i : i + chunk], centers[i : i + chunk], inputs)
-                    for i in range(0, g1 - g0, chunk)
-                ]
-            )
+            block = None if self.training else cfg.decode_block_size
+            masks = self.decode_masks(params, centers, inputs, block_size=block)
             thresholds = otsu_thresholds(masks.detach(), num_bins=cfg.otsu_bins)
             thresholded = torch.where(masks.detach() < thresholds.unsqueeze(1), 0.0, masks.detach())
             assignment = assign_points(thresholded, thresholds)
@@ -383,15 +408,27 @@ class DKNet(nn.Module):
         return decoded
 
     def decode_masks(
-        self, params: torch.Tensor, centers: torch.Tensor, inputs: torch.Tensor
+        self,
+        params: torch.Tensor,
+        centers: torch.Tensor,
+        inputs: torch.Tensor,
+        *,
+        block_size: int | None = None,
     ) -> torch.Tensor:
         """Dynamic convolution of I instances over the points of one scene.
+
+        The first layer of every instance is one GEMM for all instances at once,
+        ``[F_m, x] (N x 19) @ W1^T (19 x I*h)``, with the centre folded into the bias
+        (``W1 (x - c) = W1 x - W1 c``); later layers are per-instance products on the
+        (points, I, h) activations. With ``block_size`` the points are processed in blocks of
+        about ``block_size`` hidden activations, so memory stays bounded on big scenes.
 
         Args:
             params: (I, L) generated decoder parameters, laid out per layer as W (out x in,
                 row-major) then b; the first layer's input is [mask features, xyz - centre].
             centers: (I, 3) raw xyz of each instance's centre candidate.
             inputs: (N, embed + 3) [mask features, xyz] of the scene's points.
+            block_size: hidden activations per block (None: all points at once).
 
         Returns:
             (I, N) soft masks (sigmoid), float32.
@@ -399,28 +436,33 @@ class DKNet(nn.Module):
         params = params.float()
         inputs = inputs.float()
         num = params.shape[0]
+        n = inputs.shape[0]
         fan_in = inputs.shape[1]
+        layers: list[tuple[torch.Tensor, torch.Tensor]] = []
         offset = 0
-        hidden: torch.Tensor | None = None
-        shape = self.config.decoder_shape
-        for layer, fan_out in enumerate(shape):
+        for fan_out in self.config.decoder_shape:
             w = params[:, offset : offset + fan_in * fan_out].view(num, fan_out, fan_in)
             offset += fan_in * fan_out
-            bias = params[:, offset : offset + fan_out]
+            layers.append((w, params[:, offset : offset + fan_out]))
             offset += fan_out
-            if layer == 0:
-                # W1 (x - c) = W1 x - W1 c: fold the centre into the bias.
-                bias = bias - torch.bmm(w[:, :, -3:], centers.float().unsqueeze(2)).squeeze(2)
-                hidden = torch.matmul(w, inputs.t())  # (I, out, N)
-            else:
-                assert hidden is not None
-                hidden = torch.bmm(w, hidden)
-            hidden = hidden + bias.unsqueeze(2)
-            if layer < len(shape) - 1:
-                hidden = torch.relu(hidden)
             fan_in = fan_out
-        assert hidden is not None
-        return torch.sigmoid(hidden.squeeze(1))
+        w1, b1 = layers[0]
+        hidden = w1.shape[1]
+        b1 = b1 - torch.bmm(w1[:, :, -3:], centers.float().unsqueeze(2)).squeeze(2)
+        first = w1.reshape(num * hidden, -1).t()  # (19, I*h)
+        first_bias = b1.reshape(-1)
+
+        def block(x: torch.Tensor) -> torch.Tensor:
+            h = torch.addmm(first_bias, x, first).view(x.shape[0], num, hidden)
+            for w, b in layers[1:]:
+                h = torch.einsum("nik,ijk->nij", torch.relu(h), w) + b
+            return h[:, :, 0]
+
+        if num == 0 or n == 0:
+            return params.new_zeros((num, n))
+        step = n if block_size is None else max(256, block_size // max(num * hidden, 1))
+        logits = torch.cat([block(inputs[i : i + step]) for i in range(0, n, step)])
+        return torch.sigmoid(logits).t().contiguous()
 
     def forward(self, batch: PointBatch, *, stage: int = 3) -> dict[str, torch.Tensor]:
         """Training forward: the named losses of ``stage`` (see :mod:`dknet.models.losses`)."""
@@ -432,16 +474,23 @@ class DKNet(nn.Module):
     # ------------------------------------------------------------------ inference
 
     @torch.no_grad()
-    def predict(self, batch: PointBatch, *, use_superpoints: bool = True) -> list[ScenePrediction]:
+    def predict(
+        self,
+        batch: PointBatch,
+        *,
+        use_superpoints: bool = True,
+        mark: StageMark | None = None,
+    ) -> list[ScenePrediction]:
         """Instances and semantic labels for every scene of ``batch`` (ALGORITHM.md section 8).
 
         Runs in eval mode whatever the module's mode (and restores it). Superpoint refinement
-        runs when ``batch.superpoints`` is given and ``use_superpoints``.
+        runs when ``batch.superpoints`` is given and ``use_superpoints``. ``mark`` is called at
+        the end of each stage as in :meth:`run`, then with "postprocess".
         """
         was_training = self.training
         self.eval()
         try:
-            state = self.run(batch, stage=3)
+            state = self.run(batch, stage=3, mark=mark)
         finally:
             self.train(was_training)
         probs = torch.softmax(state.semantic_logits.float(), dim=1)
@@ -464,6 +513,8 @@ class DKNet(nn.Module):
                     self.config,
                 )
             )
+        if mark is not None:
+            mark("postprocess")
         return results
 
     def extra_repr(self) -> str:

@@ -243,8 +243,10 @@ def postprocess_scene(
     counts = _counts(assignment, num).to(thresholded.dtype)
     mask_mean = _sums(thresholded, assignment, num) / (counts + 1e-6)
     valid_class = classes < num_classes
-    class_probs = probs.t()[classes.clamp(max=num_classes - 1)]  # (num, N)
-    prob_mean = _sums(class_probs, assignment, num) / (counts + 1e-6)
+    owned = torch.nonzero(assignment >= 0).view(-1)
+    owner = assignment[owned]
+    own_prob = probs[owned, classes.clamp(max=num_classes - 1)[owner]]
+    prob_mean = probs.new_zeros(num).index_add(0, owner, own_prob) / (counts + 1e-6)
     scores = torch.sqrt(torch.where(valid_class, mask_mean * prob_mean, 0.0))
     keep = scores > config.score_threshold_test
     thresholded, thresholds, scores = thresholded[keep], thresholds[keep], scores[keep]
