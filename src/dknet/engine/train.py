@@ -33,8 +33,11 @@ index (without loading them), and each scene's augmentation depends only on
 stopped after k iterations and resumed ends with the same parameters as one never stopped.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the model runs in ``DistributedDataParallel`` (gloo on
-CPU, NCCL on CUDA) with SyncBatchNorm; ``train.batch_size`` is the global batch, split evenly
-over the processes. Only rank 0 writes files, logs metrics and validates.
+CPU, NCCL on CUDA) with SyncBatchNorm on CUDA (torch has none on CPU: there each process
+normalises with its own batch statistics); ``train.batch_size`` is the global batch, split
+evenly over the processes. Only rank 0 writes files, logs metrics and validates; the others
+wait for it at a barrier with ``train.dist_timeout_min``, and torchrun stops every process when
+one fails.
 """
 
 from __future__ import annotations
@@ -399,7 +402,7 @@ def _stop_on_signals() -> Iterator[dict[str, bool]]:
             "%s received: writing a checkpoint after this iteration", signal.Signals(signum).name
         )
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)
@@ -452,7 +455,7 @@ def _epoch_batches(
     """This rank's batches of ``epoch`` (index lists), fixed by ``(seed, epoch)``."""
     from torch.utils.data import DistributedSampler
 
-    sampler = DistributedSampler(
+    sampler: DistributedSampler[Any] = DistributedSampler(
         dataset,
         num_replicas=dist_info.world_size,
         rank=dist_info.rank,
@@ -485,7 +488,7 @@ def _validate(
         return evaluate_split(
             data,
             Predictor(model, device),
-            split=config.data.val_split,
+            split=str(config.data.val_split),
             split_file=config.data.val_split_file,
         )
     finally:
@@ -514,6 +517,24 @@ def _weighted_total(losses: dict[str, torch.Tensor], config: DKNetConfig) -> tor
     weights = dataclasses.asdict(config.train.loss_weights)
     parts = [weights.get(name, 1.0) * value for name, value in losses.items() if name != "total"]
     return torch.stack(parts).sum()
+
+
+def _launch_numba_threads() -> None:
+    """Start Numba's thread pool now, keeping torch's intra-op thread count.
+
+    Numba's OpenMP layer resets the OpenMP thread count, which torch shares, when its pool
+    starts: on the first parallel call (candidate mining, the first stage-2 step). A count that
+    changes mid-run changes torch's float reduction order, so a resumed run (whose pool starts
+    at another step) would drift from an uninterrupted one. Starting the pool up front and
+    restoring the count makes every step run with the same threads.
+    """
+    threads = torch.get_num_threads()
+    try:
+        import numba
+    except ImportError:
+        return
+    numba.get_num_threads()  # launches the pool
+    torch.set_num_threads(threads)
 
 
 def _configure_determinism(config: DKNetConfig, device: torch.device) -> None:
@@ -634,6 +655,7 @@ def _train(
             hint="lower train.batch_size or set train.drop_last=false",
         )
     _configure_determinism(config, device)
+    _launch_numba_threads()
     iterations_per_epoch = len(_epoch_batches(dataset, 0, per_rank, dist_info, config))
     total_iterations = iterations_per_epoch * train_cfg.epochs
 
@@ -693,7 +715,12 @@ def _train(
     if dist_info.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if device.type == "cuda":
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        elif is_main:
+            # torch's SyncBatchNorm runs on accelerators only. On CPU each process normalises
+            # with its own batch statistics; DDP broadcasts rank 0's running statistics.
+            logger.info("CPU: BatchNorm statistics are per process (no SyncBatchNorm on CPU)")
         net = DistributedDataParallel(
             net,
             device_ids=[device.index] if device.type == "cuda" else None,
@@ -766,6 +793,7 @@ def _train(
     stage = config.stage(min(epoch, train_cfg.epochs - 1) + 1)
     report("start")
     net.train()
+    threads = torch.get_num_threads()
     with _stop_on_signals() as flag:
         while epoch < train_cfg.epochs:
             stage = config.stage(epoch + 1)
@@ -783,6 +811,8 @@ def _train(
             )
             stop = max_iterations is not None and iteration >= max_iterations
             for batch in loader if not stop else ():
+                if torch.get_num_threads() != threads:  # see _launch_numba_threads
+                    torch.set_num_threads(threads)
                 batch = batch.to(device)
                 autocast = (
                     torch.autocast(device_type="cuda", dtype=amp_dtype)
