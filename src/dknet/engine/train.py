@@ -423,9 +423,13 @@ def _datasets(config: DKNetConfig, data: Path) -> tuple[SceneDataset, list[str] 
     from dknet.engine.evaluate import split_scenes
 
     if not (data / "scenes").is_dir():
+        raw = (data / "scans").is_dir() or (data / "train").is_dir()
         raise DatasetLayoutError(
             f"{data}: not `dknet preprocess` output (no scenes/ folder)",
-            hint="run `dknet preprocess scannet RAW_ROOT DATA` first and pass --data DATA",
+            hint=f"this looks like a raw dataset: run `dknet preprocess scannet {data} DATA` "
+            "and pass --data DATA"
+            if raw
+            else "run `dknet preprocess scannet RAW_ROOT DATA` first and pass --data DATA",
         )
     train_ids = split_scenes(data, config.data.train_split, split_file=config.data.train_split_file)
     dataset = SceneDataset(
@@ -598,6 +602,8 @@ def train(
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     target = _resolve_device(device, local_rank)
     dist_info = _init_distributed(target, config.train.dist_timeout_min)
+    if not dist_info.is_main:  # rank 0 alone logs; the others report errors only
+        logging.getLogger("dknet").setLevel(logging.ERROR)
     try:
         return _train(
             config,
