@@ -454,9 +454,10 @@ class DKNet(nn.Module):
 
         def block(x: torch.Tensor) -> torch.Tensor:
             h = torch.addmm(first_bias, x, first).view(x.shape[0], num, hidden)
-            for w, b in layers[1:]:
+            for w, b in layers[1:-1]:
                 h = torch.einsum("nik,ijk->nij", torch.relu(h), w) + b
-            return h[:, :, 0]
+            w, b = layers[-1]  # one output per instance: a per-instance dot product
+            return torch.einsum("nik,ik->ni", torch.relu(h), w[:, 0, :]) + b[:, 0]
 
         if num == 0 or n == 0:
             return params.new_zeros((num, n))
