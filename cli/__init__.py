@@ -27,6 +27,7 @@ from .predict import predict
 from .preprocess import preprocess
 from .segment import segment
 from .synth import synth
+from .timing import timing
 from .train import train
 
 __all__ = ["app", "main"]
@@ -91,6 +92,7 @@ for _name, _func in (
     ("segment", segment),
     ("predict", predict),
     ("train", train),
+    ("timing", timing),
 ):
     app.command(name=_name)(_guarded(_func))
 

@@ -53,6 +53,8 @@ __all__ = [
     "planned_backends",
     "requested_backend",
     "select_backend",
+    "used_backends",
+    "reset_used_backends",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,6 +97,8 @@ _FIXES: dict[str, str] = {
 
 # Ops whose CUDA-tensor fallback to Numba has been logged in this process.
 _fallback_logged: set[str] = set()
+#: op -> backend of its latest call (read by ``dknet timing``).
+_used: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -297,7 +301,22 @@ def select_backend(op: str, device: torch.device | str) -> Literal["ext", "numba
         ValueError: ``op`` is not one of :data:`OPS`.
     """
     _check_op(op)
-    device = torch.device(device)
+    choice = _select_backend(op, torch.device(device))
+    _used[op] = choice
+    return choice
+
+
+def used_backends() -> dict[str, str]:
+    """The backend each op ran on at its latest call since :func:`reset_used_backends`."""
+    return dict(_used)
+
+
+def reset_used_backends() -> None:
+    """Forget which backends ops ran on (``dknet timing`` calls this before measuring)."""
+    _used.clear()
+
+
+def _select_backend(op: str, device: torch.device) -> Literal["ext", "numba"]:
     mode = requested_backend()
     if mode == "numba":
         return "numba"
@@ -365,3 +384,4 @@ def _reset() -> None:
     """Forget the cached load result and the fallback log (tests only)."""
     extension_status.cache_clear()
     _fallback_logged.clear()
+    _used.clear()
