@@ -209,12 +209,12 @@ def instance_summaries(
     for k in range(len(instances)):
         lo, hi = np.searchsorted(sorted_inst, [k, k + 1])
         members = coords[order[lo:hi]]
+        box_min: list[float] | None = None
+        box_max: list[float] | None = None
         if members.shape[0]:
             # float32 coordinates: 6 decimals keep every digit that means something.
             box_min = [round(float(v), 6) for v in members.min(axis=0)]
             box_max = [round(float(v), 6) for v in members.max(axis=0)]
-        else:
-            box_min = box_max = None
         label = int(instances.labels[k])
         summaries.append(
             {

@@ -268,7 +268,7 @@ def save_checkpoint(
         half: store floating-point weights as float16 (for the bundled model); they are
             loaded back as float32.
     """
-    inner = getattr(model, "module", model)
+    inner: Any = getattr(model, "module", model)
     state = {k: v.detach().cpu() for k, v in inner.state_dict().items()}
     if half:
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}

@@ -102,6 +102,7 @@ class WeightGenerator(nn.Module):
         self.before_embedding_tower = nn.Sequential(_ConvBlock(embed_dim, embed_dim))
         self.controller = PointConv(embed_dim, num_params, bias=True)
         nn.init.normal_(self.controller.weight, std=0.01)
+        assert self.controller.bias is not None
         nn.init.zeros_(self.controller.bias)
 
     def forward(self, kernels: torch.Tensor) -> torch.Tensor:

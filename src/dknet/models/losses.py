@@ -14,6 +14,8 @@ is an exact 0 that stays connected to the graph, never NaN.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
@@ -21,6 +23,9 @@ from scipy.optimize import linear_sum_assignment
 from dknet.data.batch import PointBatch
 from dknet.labels import IGNORE_LABEL
 from dknet.models.config import ModelConfig
+
+if TYPE_CHECKING:
+    from dknet.models.dknet import ForwardState
 
 __all__ = ["compute_losses", "instance_statistics", "soft_dice"]
 
@@ -69,28 +74,22 @@ def instance_statistics(
 
 
 def compute_losses(
-    state: object, batch: PointBatch, *, stage: int, config: ModelConfig
+    state: ForwardState, batch: PointBatch, *, stage: int, config: ModelConfig
 ) -> dict[str, torch.Tensor]:
-    """The named losses of ``stage`` for a forward ``state`` (a ``ForwardState``).
+    """The named losses of ``stage`` for a forward ``state``.
 
     Returns:
         ``semantic``, ``offset`` (stage >= 1), ``heat``, ``merge`` (stage >= 2), ``mask``
         (stage 3) and ``total``, each a 0-d float32 tensor.
     """
-    from dknet.models.dknet import ForwardState
-
-    assert isinstance(state, ForwardState)
     # Losses are computed in float32 whatever the autocast context (BCE is unsafe in fp16).
     with torch.autocast(device_type=batch.device.type, enabled=False):
         return _compute(state, batch, stage=stage, config=config)
 
 
 def _compute(
-    state: object, batch: PointBatch, *, stage: int, config: ModelConfig
+    state: ForwardState, batch: PointBatch, *, stage: int, config: ModelConfig
 ) -> dict[str, torch.Tensor]:
-    from dknet.models.dknet import ForwardState
-
-    assert isinstance(state, ForwardState)
     logits = state.semantic_logits.float()
     zero = logits.sum() * 0.0
     labels = batch.semantic_labels
@@ -129,15 +128,15 @@ def _compute(
 
 
 def _heat_loss(
-    state: object,
+    state: ForwardState,
     batch: PointBatch,
     centroids: torch.Tensor,
     extent: torch.Tensor,
     zero: torch.Tensor,
 ) -> torch.Tensor:
-    fg_idx = state.fg_idx  # type: ignore[attr-defined]
-    heat = state.heat  # type: ignore[attr-defined]
-    if fg_idx is None or fg_idx.numel() == 0:
+    fg_idx = state.fg_idx
+    heat = state.heat
+    if fg_idx is None or heat is None or fg_idx.numel() == 0:
         return zero
     inst = batch.instance_labels[fg_idx]
     valid = (inst >= 0).to(heat.dtype)
@@ -147,12 +146,12 @@ def _heat_loss(
     return ((heat - target).abs() * valid).sum() / (valid.sum() + 1e-6) + zero
 
 
-def _merge_loss(state: object, batch: PointBatch, zero: torch.Tensor) -> torch.Tensor:
-    candidates = state.candidates  # type: ignore[attr-defined]
-    blocks = state.merge_blocks  # type: ignore[attr-defined]
-    if candidates is None or candidates.num_candidates == 0 or not blocks:
+def _merge_loss(state: ForwardState, batch: PointBatch, zero: torch.Tensor) -> torch.Tensor:
+    candidates = state.candidates
+    blocks = state.merge_blocks
+    fg_idx = state.fg_idx
+    if candidates is None or fg_idx is None or candidates.num_candidates == 0 or not blocks:
         return zero
-    fg_idx = state.fg_idx  # type: ignore[attr-defined]
     inst = batch.instance_labels[fg_idx[candidates.candidate_idx]]
     bounds = candidates.candidate_ptr.tolist()
     bce_sum = zero
@@ -172,16 +171,16 @@ def _merge_loss(state: object, batch: PointBatch, zero: torch.Tensor) -> torch.T
 
 
 def _mask_loss(
-    state: object,
+    state: ForwardState,
     batch: PointBatch,
     centroids: torch.Tensor,
     zero: torch.Tensor,
     num_classes: int,
 ) -> torch.Tensor:
-    decoded = state.decoded  # type: ignore[attr-defined]
-    if not decoded:
+    decoded = state.decoded
+    center_points = state.center_points
+    if not decoded or center_points is None:
         return zero
-    center_points = state.center_points  # type: ignore[attr-defined]
     instance = batch.instance_labels
     semantic = batch.semantic_labels
     point_bounds = batch.ptr.tolist()
