@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import socket
 from pathlib import Path
@@ -330,21 +329,47 @@ def _ddp_worker(
     torch.save(state, Path(out) / f"rank{rank}.pt")
 
 
-def test_two_gloo_processes_agree(data_dir: Path, tmp_path: Path) -> None:
-    """Two ranks end identical, and close to one process with the same global batch of 2.
+@pytest.fixture(scope="module")
+def twin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four copies of one scene: with augmentation off every batch holds the same content."""
+    root = tmp_path_factory.mktemp("twin_data")
+    for scene in TRAIN_SCENES:
+        _write_scene(root, scene, 0)
+    (root / "scannetv2_train.txt").write_text("\n".join(TRAIN_SCENES) + "\n")
+    return root
 
-    Tolerance: on CPU torch has no SyncBatchNorm, so each rank normalises its one scene with
-    its own statistics while the single process normalises both together; the two runs then
-    differ by a fraction of AdamW's per-step size. Over 4 steps at lr 0.01, every parameter
-    stays within 2 * lr * steps = 0.08 of the single-process run.
+
+def _train_losses(out: Path) -> list[float]:
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["total"] for r in records if r["kind"] == "train"]
+
+
+@pytest.mark.slow  # two spawned processes: 30-90 s on 2 shared cores
+def test_two_gloo_processes_agree(twin_dir: Path, tmp_path: Path) -> None:
+    """Two ranks end identical, and match one process with the same global batch of 2.
+
+    The scenes are copies of one scene without augmentation, so each rank's half batch has
+    the statistics of the whole batch: BatchNorm (per process on CPU, where torch has no
+    SyncBatchNorm) and the loss normalisation see the same numbers in both runs, and only the
+    float summation order differs. Stated tolerance: the total loss of step 1 within 1e-5 and
+    of every later step within 2 % (relative), and the parameter updates within 25 % in
+    relative L2 norm: AdamW's first steps are close to ``lr * sign(grad)``, which turns
+    float-order noise in near-zero gradients into full-size steps (measured: 0.002 % and
+    0.4 % on the losses, 9 % on the update).
     """
     import torch.multiprocessing as mp
 
-    overrides = [*TINY, "train.epochs=2", "train.deterministic=false"]
+    overrides = [
+        *TINY,
+        "train.epochs=2",
+        "train.deterministic=false",
+        "data.val_split=null",
+        "data.augmentation.enabled=false",
+    ]
     out = tmp_path / "ddp"
     mp.spawn(
         _ddp_worker,
-        args=(2, _free_port(), str(data_dir), str(out), overrides),
+        args=(2, _free_port(), str(twin_dir), str(out), overrides),
         nprocs=2,
         join=True,
     )
@@ -358,16 +383,18 @@ def test_two_gloo_processes_agree(data_dir: Path, tmp_path: Path) -> None:
 
     from dknet.engine.train import train
 
-    single = train(
-        load_config(None, overrides), data=data_dir, output_dir=tmp_path / "one", device="cpu"
-    )
+    one = tmp_path / "one"
+    single = train(load_config(None, overrides), data=twin_dir, output_dir=one, device="cpu")
     assert single.last_checkpoint is not None
+    ddp_losses, one_losses = _train_losses(out), _train_losses(one)
+    assert ddp_losses[0] == pytest.approx(one_losses[0], rel=1e-5)
+    assert ddp_losses == pytest.approx(one_losses, rel=0.02)
     reference = _params(single.last_checkpoint)
     start = _initial_params(overrides)
-    worst = max(float((rank0[k] - reference[k]).abs().max()) for k in params)
-    assert worst <= 2 * 0.01 * 4
-    moved = max(float((reference[k] - start[k]).abs().max()) for k in params)
-    assert moved > 0 and not math.isnan(worst)
+    gap = torch.cat([(rank0[k] - reference[k]).flatten() for k in params])
+    update = torch.cat([(reference[k] - start[k]).flatten() for k in params])
+    assert float(update.norm()) > 0
+    assert float(gap.norm() / update.norm()) < 0.25
 
 
 def _initial_params(overrides: list[str]) -> dict[str, torch.Tensor]:
