@@ -162,7 +162,8 @@ class TrainConfig:
         min_lr: the final learning rate (1e-6).
         loss_weights: weight of each loss in the total.
         best_metric: the validation score that picks ``best.pth``: ``ap``, ``ap50``, ``ap25``.
-        val_every: validate every this many epochs, and after the last (0: only after the last).
+        val_every: validate every this many epochs once stage 3 runs, and after the last
+            epoch (0: only after the last).
         keep_every: also keep the checkpoint of every this many epochs (0: none).
         log_every: write training losses to the metrics file every this many iterations.
         amp: mixed precision on CUDA: ``bf16``, ``fp16`` (with a grad scaler) or ``none``.

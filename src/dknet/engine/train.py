@@ -865,9 +865,10 @@ def _train(
             epoch += 1
             position = 0
             done = epoch
+            # Before stage 3 the kernels and decoder are untrained: nothing worth scoring.
             validate = bool(val_ids) and (
                 done == train_cfg.epochs
-                or (train_cfg.val_every > 0 and done % train_cfg.val_every == 0)
+                or (stage == 3 and train_cfg.val_every > 0 and done % train_cfg.val_every == 0)
             )
             improved = False
             if validate:
