@@ -282,10 +282,11 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- output folder
 
 
-def _prepare_output(
-    output_dir: Path, config: DKNetConfig, *, resume: bool, overwrite: bool
-) -> Path | None:
-    """Check the output folder against the flags; return the checkpoint to resume from."""
+def _prepare_output(output_dir: Path, *, resume: bool, overwrite: bool, clear: bool) -> Path | None:
+    """Check the output folder against the flags; return the checkpoint to resume from.
+
+    ``clear``: remove the old run's files when ``overwrite`` (rank 0 only).
+    """
     last = output_dir / CHECKPOINT_DIR / LAST_NAME
     holds_run = (output_dir / CONFIG_NAME).is_file() or last.is_file()
     if resume:
@@ -300,7 +301,7 @@ def _prepare_output(
             f"{output_dir}: already holds a training run",
             hint="pass --resume to continue it, --overwrite to replace it, or another --output-dir",
         )
-    if holds_run and overwrite:
+    if holds_run and overwrite and clear:
         for name in (CHECKPOINT_DIR, "tensorboard"):
             shutil.rmtree(output_dir / name, ignore_errors=True)
         for name in (CONFIG_NAME, METRICS_NAME):
@@ -418,7 +419,7 @@ def _stop_on_signals() -> Iterator[dict[str, bool]]:
 # --------------------------------------------------------------------------- data
 
 
-def _datasets(config: DKNetConfig, data: Path) -> tuple[SceneDataset, list[str] | None, str | None]:
+def _datasets(config: DKNetConfig, data: Path) -> tuple[SceneDataset, list[str] | None]:
     from dknet.data import SceneDataset
     from dknet.engine.evaluate import split_scenes
 
@@ -450,7 +451,7 @@ def _datasets(config: DKNetConfig, data: Path) -> tuple[SceneDataset, list[str] 
                 f"{data / 'ground_truth'} (first: {missing[0]})",
                 hint="validate on a labelled split, or set data.val_split=''",
             )
-    return dataset, val_ids, config.data.val_split or None
+    return dataset, val_ids
 
 
 def _epoch_batches(
@@ -652,8 +653,13 @@ def _train(
             f"{dist_info.world_size} processes"
         )
     per_rank = train_cfg.batch_size // dist_info.world_size
-    resume_from = _prepare_output(out, config, resume=resume, overwrite=overwrite)
-    dataset, val_ids, _ = _datasets(config, data_dir)
+    resume_from = _prepare_output(out, resume=resume, overwrite=overwrite, clear=is_main)
+    if dist_info.enabled:
+        import torch.distributed as dist
+
+        # Every rank has checked the folder before rank 0 writes anything into it.
+        dist.barrier()
+    dataset, val_ids = _datasets(config, data_dir)
     if len(dataset) < train_cfg.batch_size and train_cfg.drop_last:
         raise ConfigError(
             f"the training split has {len(dataset)} scenes with instances, fewer than "
@@ -908,7 +914,7 @@ def _train(
                 if train_cfg.keep_every and done % train_cfg.keep_every == 0:
                     shutil.copyfile(last_path, out / CHECKPOINT_DIR / f"epoch_{done:04d}.pth")
                 report("checkpoint")
-            if flag["stop"]:
+            if _any_rank(flag["stop"], dist_info, device):
                 interrupted = True
                 break
     if interrupted or stopped_early:
@@ -927,7 +933,7 @@ def _train(
     return TrainSummary(
         output_dir=out,
         iteration=iteration,
-        epochs_done=epoch,
+        epochs_done=epoch + int(epoch < train_cfg.epochs and position >= iterations_per_epoch),
         stage=stage,
         interrupted=interrupted,
         stopped_early=stopped_early,
