@@ -606,8 +606,8 @@ def generate_scan_layout(
     """
     lo, hi = opts.sides(room_type)
     ctx = _Ctx(opts, {} if draws is None else draws)
-    short = float(rng.uniform(lo, hi))
-    long = short * ctx.uniform(rng, "room_aspect", opts.room_aspect)
+    long = float(rng.uniform(lo, hi))
+    short = long / ctx.uniform(rng, "room_aspect", opts.room_aspect)
     width, depth = (short, long) if rng.random() < 0.5 else (long, short)
     height = float(rng.uniform(*opts.room_height))
     notch = None

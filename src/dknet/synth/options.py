@@ -52,9 +52,11 @@ class GeometryOptions:
 
     Attributes:
         object_spacing: per-object spacing factor. Source: "median nearest-neighbour spacing"
-            1.24 cm (v2 meshes) to 2.9 cm (older mesh); 0.03 m x (0.5..0.85) = 1.5..2.6 cm grid
-            steps, whose in-plane jitter brings the median nearest-neighbour distance to about
-            1.2..2.2 cm.
+            1.24 cm (v2 meshes) to 2.9 cm (older mesh); 0.03 m x (0.68..0.98) = 2.0..2.9 cm
+            grid steps (finer on up-facing surfaces), whose in-plane jitter brings the scene's
+            median nearest-neighbour distance to about 1.9..2.1 cm. Also "vertices on benchmark
+            objects" 40..45 %: objects are sampled finely enough that every furnished room
+            reaches that share before ``ContentOptions.object_share`` caps the annotation.
         up_facing_spacing: extra factor for surfaces facing up (seats, table tops, shelves).
             Source: the issue ("finer on horizontal surfaces seen from above": a hand-held
             camera looks down at them from close by, so the fused mesh keeps more vertices).
@@ -104,7 +106,7 @@ class GeometryOptions:
         scan_edge_depth: how far (fraction of the room's extent) the scan stops short.
     """
 
-    object_spacing: Range = (0.73, 1.06)
+    object_spacing: Range = (0.68, 0.98)
     up_facing_spacing: Range = (0.75, 0.95)
     wall_spacing: Range = (1.35, 1.85)
     floor_spacing: Range = (1.08, 1.4)
@@ -131,16 +133,20 @@ class ContentOptions:
     """What stands in a scan-like room.
 
     Attributes:
-        room_sides: per room type, the range of each footprint side, metres. Source: "room
-            extent 5.8 x 8.2 to 8.4 x 8.7, height 2.5 - 3.0" for living spaces; bathrooms and
-            kitchens stay smaller (ScanNet has many, reasoning), conference rooms larger.
+        room_sides: per room type, the range of the footprint's long side, metres. Source:
+            "room extent 5.8 x 8.2 to 8.4 x 8.7": every real scan's long side lies in
+            8.2..8.7 m (the measured side comes out within a few centimetres of the drawn one),
+            so every room type but bathrooms draws it there; bathrooms stay small (3..5 m,
+            reasoning: ScanNet has many, and a bathroom of 8 m is not one).
         room_height: wall height, metres. Source: "height 2.5 - 3.0".
-        room_aspect: long side / short side; the short side is drawn from ``room_sides`` (the
-            long one may exceed it). Source: the real extents 5.8 x 8.2 (1.41) and 8.4 x 8.7
-            (1.04).
+        room_aspect: long side / short side; the long side is drawn from ``room_sides``, the
+            short one is the long one divided by this. Source: the real extents 5.8 x 8.2 (1.41)
+            and 8.4 x 8.7 (1.04); 8.2..8.65 m / (1.05..1.4) gives short sides of 5.9..8.2 m.
         benchmark_objects: target number of objects of the 18 instance classes per room (the
             filler stops there or when no more fit). Source: "instances of the 18 classes with
-            >= 100 vertices" 23..26 per scene, widened.
+            >= 100 vertices" 23..26 per scene; 24..26 because holes, the scan's edge and
+            annotation gaps leave an object or two per room under 100 vertices (bathrooms hold
+            fewer: nothing more fits).
         arbitrary_yaw_probability: share of free-standing furniture turned to any angle
             (otherwise a multiple of 90 degrees plus a few degrees). Source: the issue
             ("furniture at arbitrary yaw").
@@ -160,7 +166,15 @@ class ContentOptions:
             every group, as annotators sometimes do (kept from the clean generator).
         annotation_gap: share of vertices whose segments (small ones preferred) are in no
             group. Source: "vertices with no semantic label" 17..31 % -- real annotations skip
-            small, ambiguous segments and boundary slivers, not only clutter.
+            small, ambiguous segments and boundary slivers, not only clutter. 2..8 % because
+            clutter, ceiling fragments and ``object_share`` supply the rest (the scenes' median
+            unlabelled share is then about 23..26 %).
+        object_share: ceiling on the share of all vertices annotated as one of the 18 benchmark
+            instance classes (a fraction, drawn per scene): where the furnished room exceeds
+            it, random object segments (small ones preferred) are left out of every group, as
+            annotators leave parts of objects unlabelled. Source: "vertices on benchmark
+            objects (not wall/floor)" 40..45 %; 41.5..44.5 % keeps the scenes' median inside
+            (rooms whose objects fall short keep their own share).
         straddling_segments: what the annotation does with an over-segment (ScanNet's
             segmentation of the welded mesh) that spans two objects: "split" it at their border
             (default: ground truth exact per vertex; segments never straddle in the files),
@@ -170,16 +184,16 @@ class ContentOptions:
     """
 
     room_sides: tuple[tuple[str, float, float], ...] = (
-        ("bedroom", 5.0, 7.5),
-        ("office", 5.5, 8.5),
-        ("living room", 5.8, 8.5),
-        ("kitchen", 5.0, 7.5),
-        ("bathroom", 2.6, 4.2),
-        ("conference room", 6.0, 9.0),
+        ("bedroom", 8.2, 8.65),
+        ("office", 8.2, 8.65),
+        ("living room", 8.2, 8.65),
+        ("kitchen", 8.2, 8.65),
+        ("bathroom", 3.0, 5.0),
+        ("conference room", 8.2, 8.65),
     )
     room_height: Range = (2.5, 3.2)
     room_aspect: Range = (1.05, 1.4)
-    benchmark_objects: IntRange = (20, 30)
+    benchmark_objects: IntRange = (24, 26)
     arbitrary_yaw_probability: float = 0.6
     wall_gap: Range = (0.0, 0.08)
     clutter_items: IntRange = (8, 20)
@@ -188,7 +202,8 @@ class ContentOptions:
     open_door_probability: float = 0.4
     window_kinds: tuple[float, float, float] = (0.5, 0.3, 0.2)
     unlabelled_wall_patch_probability: float = 0.35
-    annotation_gap: Range = (0.04, 0.12)
+    annotation_gap: Range = (0.02, 0.08)
+    object_share: Range = (0.415, 0.445)
     straddling_segments: StraddleMode = "split"
 
     def sides(self, room_type: str) -> Range:
@@ -221,7 +236,8 @@ class ColorOptions:
         shadow_strength: darkening of surfaces with a solid above them (under tables, seats).
         white_balance: per-channel gain of the scene's white balance. Source: the issue
             ("white balance and exposure shifts per scene").
-        exposure: scene brightness gain. Source: as ``white_balance``; also sets the RGB mean.
+        exposure: scene brightness gain before the tone curve. Source: as ``white_balance``
+            (the final mean and spread are set by ``tone_mean`` and ``tone_std``).
         gamma: scene tone curve exponent.
         bleed_weight: weight of the neighbours' colour mixed into each vertex (radius
             ``bleed_radius``, across object borders). Source: the issue ("colour bleeding at
@@ -229,7 +245,16 @@ class ColorOptions:
         bleed_radius: radius of that mixing, metres.
         vertex_noise: per-vertex colour noise (standard deviation). Source: the issue ("the
             per-vertex colour noise of fused RGB-D").
-        window_value: brightness of window glass. Source: "windows bright (grey about 175)".
+        window_value: brightness of window glass. Source: "windows bright (grey about 175)";
+            0.65..0.85 before the tone curve and ``tone_mean``/``tone_std`` gives a median
+            window grey of about 170..190.
+        tone_mean: the scene's mean colour value after the camera (auto exposure): all colours
+            are shifted and scaled, after noise, so that their mean and standard deviation over
+            all vertices and channels land on ``tone_mean`` and ``tone_std`` (materials, lights
+            and white balance still vary within the scene). Source: "RGB mean / standard
+            deviation (0-255)" 90..109 / 59..67; 0.355..0.425 x 255 = 90.5..108.4.
+        tone_std: the scene's colour standard deviation after the camera (auto contrast).
+            Source: as ``tone_mean``; 0.233..0.26 x 255 = 59.4..66.3.
     """
 
     material_value: Range = (0.04, 0.97)
@@ -247,7 +272,9 @@ class ColorOptions:
     bleed_weight: Range = (0.1, 0.35)
     bleed_radius: Range = (0.02, 0.05)
     vertex_noise: Range = (0.02, 0.05)
-    window_value: Range = (0.55, 0.75)
+    window_value: Range = (0.65, 0.85)
+    tone_mean: Range = (0.355, 0.425)
+    tone_std: Range = (0.233, 0.26)
 
 
 @dataclass(frozen=True)

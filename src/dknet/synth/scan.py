@@ -35,6 +35,7 @@ __all__ = [
     "scan_colors",
     "deform",
     "annotation_gaps",
+    "object_share_ceiling",
     "stitch_faces",
 ]
 
@@ -382,7 +383,14 @@ def scan_colors(
     color = np.clip(color * gains * exposure, 0.0, 1.0) ** gamma
     sigma = draw(rng, draws, "vertex_noise", copts.vertex_noise)
     color = color + rng.normal(0, sigma, size=(v, 3)) + rng.normal(0, sigma, size=(v, 1))
-    return np.round(np.clip(color, 0.0, 1.0) * 255.0).astype(np.uint8)
+    # Auto exposure and contrast: the scene's overall mean and spread land on drawn targets.
+    target_mean = draw(rng, draws, "tone_mean", copts.tone_mean)
+    target_std = draw(rng, draws, "tone_std", copts.tone_std)
+    color = np.clip(color, 0.0, 1.0)
+    for _ in range(3):  # clipping at 0 and 1 moves the statistics a little; repeat
+        spread = max(float(color.std()), 1e-6)
+        color = np.clip(target_mean + (color - color.mean()) * (target_std / spread), 0.0, 1.0)
+    return np.round(color * 255.0).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -476,6 +484,51 @@ def annotation_gaps(
     gap[order[taken]] = True
     out = owner.copy()
     hit = gap[seg_labels]
+    out[hit] = -1_000_000 - seg_labels[hit]
+    return out
+
+
+def object_share_ceiling(
+    owner: np.ndarray,
+    seg_labels: np.ndarray,
+    object_owners: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    share_range: tuple[float, float],
+    draws: dict[str, list[float]],
+) -> np.ndarray:
+    """A copy of ``owner`` where at most a drawn share of vertices is annotated as an object.
+
+    Real annotators label only part of each object's surface (small segments, edges, parts
+    of furniture they were unsure of); where more than the share drawn from ``share_range``
+    of all vertices belongs to benchmark objects, random object segments (small ones
+    preferred, as in :func:`annotation_gaps`) are left out of every group until it does not.
+
+    Args:
+        owner: (V,) int owner per vertex (negative: in no group).
+        seg_labels: (V,) compact segment index per vertex.
+        object_owners: (O,) bool per owner id >= 0, True for the benchmark instance classes.
+        rng: the mesh stream.
+        share_range: (low, high) of the ceiling, a fraction of all vertices.
+        draws: record of drawn values.
+    """
+    ceiling = draw(rng, draws, "object_share", share_range)
+    on_object = (owner >= 0) & object_owners[np.maximum(owner, 0)]
+    excess = int(on_object.sum()) - int(np.floor(ceiling * len(owner)))
+    if excess <= 0:
+        return owner
+    sizes = np.bincount(seg_labels[on_object], minlength=int(seg_labels.max(initial=-1)) + 1)
+    candidates = np.flatnonzero(sizes)
+    order = candidates[
+        np.argsort(rng.random(len(candidates)) * np.sqrt(sizes[candidates]), kind="stable")
+    ]
+    # Whole segments, up to and including the one that brings the share under the ceiling.
+    cum = np.cumsum(sizes[order])
+    count = int(np.searchsorted(cum, excess)) + 1
+    gap = np.zeros(len(sizes), dtype=bool)
+    gap[order[:count]] = True
+    out = owner.copy()
+    hit = on_object & gap[seg_labels]
     out[hit] = -1_000_000 - seg_labels[hit]
     return out
 

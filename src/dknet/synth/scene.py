@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dknet.errors import ConfigError
+from dknet.labels import INSTANCE_NYU40_IDS
 from dknet.segmentation import segment_mesh
 
 from .contents import generate_scan_layout
@@ -19,6 +20,7 @@ from .scan import (
     ceiling_fragments,
     deform,
     draw,
+    object_share_ceiling,
     recolor,
     scan_colors,
     scanner_visibility,
@@ -412,7 +414,7 @@ def _generate_scan_scene(
     draws: dict[str, list[float]] = {}
     layout, _ = generate_scan_layout(room_type, layout_rng, options.contents, draws)
     shape = layout.shape
-    draws["room_side"] = [min(shape.width, shape.depth)]
+    draws["room_side"] = [max(shape.width, shape.depth)]
     draws["room_height"] = [shape.height]
     parts, owners, labels, floor_color, ceiling, objects_of_part = _scan_parts(
         layout, rng, options, draws
@@ -472,6 +474,15 @@ def _generate_scan_scene(
     )
     owner = annotation_gaps(
         owner, seg_labels, rng=rng, share_range=options.contents.annotation_gap, draws=draws
+    )
+    object_owners = np.array([nyu40_of(name) in INSTANCE_NYU40_IDS for name in labels], bool)
+    owner = object_share_ceiling(
+        owner,
+        seg_labels,
+        object_owners,
+        rng=rng,
+        share_range=options.contents.object_share,
+        draws=draws,
     )
     instance_ids, nyu40, objects = _ground_truth(owner, segments, labels)
     sources = ScanSources(mesh=mesh, parts=parts, owners=owners, labels=labels, shape=shape)
