@@ -245,14 +245,19 @@ class ColorOptions:
         bleed_radius: radius of that mixing, metres.
         vertex_noise: per-vertex colour noise (standard deviation). Source: the issue ("the
             per-vertex colour noise of fused RGB-D").
-        window_value: brightness of window glass. Source: "windows bright (grey about 175)";
-            0.65..0.85 before the tone curve and ``tone_mean``/``tone_std`` gives a median
-            window grey of about 170..190.
+        window_value: brightness of window glass before the camera. Source: "windows bright
+            (grey about 175)".
+        window_grey: mean grey of a scene's window vertices (glass and frames) after the
+            camera: windows are light sources, so a camera exposing for the room renders them
+            near the top of its range; their colours are shifted (keeping their variation) to
+            this value, and ``tone_mean``/``tone_std`` leave them alone. Source: "windows
+            bright (grey about 175)"; 0.6..0.77 x 255 = 153..196.
         tone_mean: the scene's mean colour value after the camera (auto exposure): all colours
-            are shifted and scaled, after noise, so that their mean and standard deviation over
-            all vertices and channels land on ``tone_mean`` and ``tone_std`` (materials, lights
-            and white balance still vary within the scene). Source: "RGB mean / standard
-            deviation (0-255)" 90..109 / 59..67; 0.355..0.425 x 255 = 90.5..108.4.
+            but the windows' (light sources) are shifted and scaled, after noise, so that the
+            mean and standard deviation over all vertices and channels land on ``tone_mean`` and
+            ``tone_std`` (materials, lights and white balance still vary within the scene).
+            Source: "RGB mean / standard deviation (0-255)" 90..109 / 59..67; 0.355..0.425 x
+            255 = 90.5..108.4.
         tone_std: the scene's colour standard deviation after the camera (auto contrast).
             Source: as ``tone_mean``; 0.233..0.26 x 255 = 59.4..66.3.
     """
@@ -272,7 +277,8 @@ class ColorOptions:
     bleed_weight: Range = (0.1, 0.35)
     bleed_radius: Range = (0.02, 0.05)
     vertex_noise: Range = (0.02, 0.05)
-    window_value: Range = (0.65, 0.85)
+    window_value: Range = (0.55, 0.75)
+    window_grey: Range = (0.6, 0.77)
     tone_mean: Range = (0.355, 0.425)
     tone_std: Range = (0.233, 0.26)
 

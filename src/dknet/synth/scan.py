@@ -384,12 +384,21 @@ def scan_colors(
     sigma = draw(rng, draws, "vertex_noise", copts.vertex_noise)
     color = color + rng.normal(0, sigma, size=(v, 3)) + rng.normal(0, sigma, size=(v, 1))
     # Auto exposure and contrast: the scene's overall mean and spread land on drawn targets.
+    # Metered on the room: windows (bright light sources) keep the camera's response.
     target_mean = draw(rng, draws, "tone_mean", copts.tone_mean)
     target_std = draw(rng, draws, "tone_std", copts.tone_std)
     color = np.clip(color, 0.0, 1.0)
-    for _ in range(3):  # clipping at 0 and 1 moves the statistics a little; repeat
+    if bright.any():
+        # The camera exposes for the room, so windows (light sources) come out near the top.
+        window_grey = draw(rng, draws, "window_grey", copts.window_grey)
+        for _ in range(2):  # clipping at 1 lowers the mean a little; repeat
+            shift = window_grey - float(color[bright].mean())
+            color[bright] = np.clip(color[bright] + shift, 0.0, 1.0)
+    room = ~bright
+    for _ in range(3):  # clipping and the fixed windows move the statistics a little; repeat
         spread = max(float(color.std()), 1e-6)
-        color = np.clip(target_mean + (color - color.mean()) * (target_std / spread), 0.0, 1.0)
+        toned = target_mean + (color[room] - color.mean()) * (target_std / spread)
+        color[room] = np.clip(toned, 0.0, 1.0)
     return np.round(color * 255.0).astype(np.uint8)
 
 
