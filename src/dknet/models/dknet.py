@@ -457,7 +457,8 @@ class DKNet(nn.Module):
             for w, b in layers[1:-1]:
                 h = torch.einsum("nik,ijk->nij", torch.relu(h), w) + b
             w, b = layers[-1]  # one output per instance: a per-instance dot product
-            return torch.einsum("nik,ik->ni", torch.relu(h), w[:, 0, :]) + b[:, 0]
+            h = torch.relu(h) if torch.is_grad_enabled() else h.relu_()
+            return (h * w[:, 0, :]).sum(dim=2) + b[:, 0]
 
         if num == 0 or n == 0:
             return params.new_zeros((num, n))
