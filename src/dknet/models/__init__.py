@@ -14,10 +14,14 @@ Public API:
 
 from __future__ import annotations
 
-from dknet.models.checkpoint import load_checkpoint, save_checkpoint
-from dknet.models.config import ModelConfig
-from dknet.models.dknet import STAGES, DKNet, ForwardState
-from dknet.models.postprocess import ScenePrediction
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dknet.models.checkpoint import load_checkpoint, save_checkpoint
+    from dknet.models.config import ModelConfig
+    from dknet.models.dknet import STAGES, DKNet, ForwardState
+    from dknet.models.postprocess import ScenePrediction
 
 __all__ = [
     "DKNet",
@@ -28,3 +32,22 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
 ]
+
+# Resolved on first use, so that ``from dknet.models.config import ModelConfig`` (and config
+# files that mirror it) do not import torch.
+_LAZY = {
+    "DKNet": "dknet.models.dknet",
+    "ForwardState": "dknet.models.dknet",
+    "STAGES": "dknet.models.dknet",
+    "ModelConfig": "dknet.models.config",
+    "ScenePrediction": "dknet.models.postprocess",
+    "load_checkpoint": "dknet.models.checkpoint",
+    "save_checkpoint": "dknet.models.checkpoint",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dknet.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
