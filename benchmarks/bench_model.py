@@ -67,7 +67,7 @@ def main() -> None:
     if args.batch == 1:
         batch = scenes[0]
     else:
-        batch = _concat(scenes)
+        batch = PointBatch.concat(scenes)
     batch = batch.to(device)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -126,28 +126,6 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
-
-
-def _concat(batches: list[PointBatch]) -> PointBatch:
-    zero = torch.zeros(1, dtype=torch.int64)
-    inst, offset = [], 0
-    for b in batches:
-        ids = b.instance_labels.clone()
-        ids[ids >= 0] += offset
-        inst.append(ids)
-        offset += int(b.instance_ptr[-1])
-    counts = torch.tensor([b.num_points for b in batches])
-    inst_counts = torch.tensor([int(b.instance_ptr[-1]) for b in batches])
-    return PointBatch(
-        coords=torch.cat([b.coords for b in batches]),
-        grid_coords=torch.cat([b.grid_coords for b in batches]),
-        features=torch.cat([b.features for b in batches]),
-        ptr=torch.cat([zero, torch.cumsum(counts, 0)]),
-        semantic_labels=torch.cat([b.semantic_labels for b in batches]),
-        instance_labels=torch.cat(inst),
-        instance_ptr=torch.cat([zero, torch.cumsum(inst_counts, 0)]),
-        scene_ids=tuple(s for b in batches for s in b.scene_ids),
-    )
 
 
 if __name__ == "__main__":

@@ -23,29 +23,6 @@ TINY = ModelConfig(width=8, levels=3)
 SMALL = ModelConfig(width=16, levels=4)
 
 
-def _concat(*batches: PointBatch) -> PointBatch:
-    """Pack one-scene batches into one (instance ids offset scene by scene)."""
-    inst, offset = [], 0
-    for b in batches:
-        ids = b.instance_labels.clone()
-        ids[ids >= 0] += offset
-        inst.append(ids)
-        offset += int(b.instance_ptr[-1])
-    zero = torch.zeros(1, dtype=torch.int64)
-    counts = torch.tensor([b.num_points for b in batches])
-    inst_counts = torch.tensor([int(b.instance_ptr[-1]) for b in batches])
-    return PointBatch(
-        coords=torch.cat([b.coords for b in batches]),
-        grid_coords=torch.cat([b.grid_coords for b in batches]),
-        features=torch.cat([b.features for b in batches]),
-        ptr=torch.cat([zero, torch.cumsum(counts, 0)]),
-        semantic_labels=torch.cat([b.semantic_labels for b in batches]),
-        instance_labels=torch.cat(inst),
-        instance_ptr=torch.cat([zero, torch.cumsum(inst_counts, 0)]),
-        scene_ids=tuple(s for b in batches for s in b.scene_ids),
-    )
-
-
 def _trained(
     batch: PointBatch, config: ModelConfig = SMALL, steps: tuple[int, ...] = (15, 15, 40)
 ) -> DKNet:
@@ -257,7 +234,7 @@ def test_inference_is_deterministic_for_any_thread_count(trained: DKNet, tiny_ba
 def test_instance_cap_applies_per_scene_not_per_batch() -> None:
     """Authors: the first 80 instances of the *batch* were kept, so later scenes lost all."""
     config = ModelConfig(width=8, levels=3, max_instances_train=2)
-    batch = _concat(synthetic_batch(seed=1), synthetic_batch(seed=2))
+    batch = PointBatch.concat([synthetic_batch(seed=1), synthetic_batch(seed=2)])
     model = _trained(batch, config, steps=(6, 6, 2))
     model.train()
     state = model.run(batch, stage=3)

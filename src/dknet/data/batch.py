@@ -77,6 +77,39 @@ class PointBatch:
                 moved[f.name] = value.to(device, non_blocking=non_blocking)
         return replace(self, **moved)
 
+    @classmethod
+    def concat(cls, batches: list[PointBatch]) -> PointBatch:
+        """Pack several batches into one, scene after scene.
+
+        Instance and superpoint ids are offset so that different scenes never share one.
+        """
+        if not batches:
+            raise ValueError("PointBatch.concat needs at least one batch")
+        zero = torch.zeros(1, dtype=torch.int64)
+        instance, superpoints = [], []
+        inst_offset = sp_offset = 0
+        for b in batches:
+            ids = b.instance_labels.clone()
+            ids[ids >= 0] += inst_offset
+            instance.append(ids)
+            inst_offset += int(b.instance_ptr[-1])
+            if b.superpoints is not None:
+                superpoints.append(b.superpoints + sp_offset)
+                sp_offset += int(b.superpoints.max()) + 1 if b.superpoints.numel() else 0
+        counts = torch.tensor([b.num_points for b in batches])
+        inst_counts = torch.tensor([int(b.instance_ptr[-1] - b.instance_ptr[0]) for b in batches])
+        return cls(
+            coords=torch.cat([b.coords for b in batches]),
+            grid_coords=torch.cat([b.grid_coords for b in batches]),
+            features=torch.cat([b.features for b in batches]),
+            ptr=torch.cat([zero, torch.cumsum(counts, 0)]),
+            semantic_labels=torch.cat([b.semantic_labels for b in batches]),
+            instance_labels=torch.cat(instance),
+            instance_ptr=torch.cat([zero, torch.cumsum(inst_counts, 0)]),
+            scene_ids=tuple(s for b in batches for s in b.scene_ids),
+            superpoints=torch.cat(superpoints) if len(superpoints) == len(batches) else None,
+        )
+
     def pin_memory(self) -> PointBatch:
         """A copy in pinned host memory (``DataLoader(pin_memory=True)`` calls this)."""
         pinned: dict[str, Any] = {}
