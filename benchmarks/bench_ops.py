@@ -218,14 +218,9 @@ def _threading_layer() -> str:
 def machine() -> dict[str, object]:
     import numba
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from dknet.engine.timing import cpu_name
+
+    cpu = cpu_name()
     info: dict[str, object] = {
         "cpu": cpu,
         "logical_cpus": os.cpu_count(),

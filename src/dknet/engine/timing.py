@@ -41,6 +41,7 @@ __all__ = [
     "MODEL_STAGES",
     "PAPER_TABLE_S3_MS",
     "StageStats",
+    "cpu_name",
     "TimingResult",
     "synthetic_scan",
     "time_inference",
@@ -199,20 +200,24 @@ def _versions() -> dict[str, str | None]:
     }
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _device_name(device: Any) -> str:
     import torch
 
     if device.type == "cuda":
         return str(torch.cuda.get_device_name(device))
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+    threads = torch.get_num_threads()
+    return f"{cpu_name()}, {os.cpu_count()} logical CPUs, {threads} torch threads"
 
 
 def time_inference(

@@ -23,6 +23,7 @@ from scipy.optimize import linear_sum_assignment
 from dknet.data.batch import PointBatch
 from dknet.labels import IGNORE_LABEL
 from dknet.models.config import ModelConfig
+from dknet.models.postprocess import vote_classes
 
 if TYPE_CHECKING:
     from dknet.models.dknet import ForwardState
@@ -201,16 +202,13 @@ def _mask_loss(
         has = local_inst >= 0
         pts = torch.nonzero(has).view(-1)
         gt_masks[local_inst[pts] - i0, pts] = 1.0
-        # each GT instance's class: the label of its points (the most frequent one)
+        # each GT instance's class: the most frequent label of its points; an instance whose
+        # points are mostly unlabelled (column C) or that has no points gets IGNORE_LABEL
         sem = semantic[p0:p1][pts]
-        keys = (local_inst[pts] - i0) * (num_classes + 1) + torch.where(sem >= 0, sem, num_classes)
-        counts = torch.bincount(keys, minlength=num_gt * (num_classes + 1)).view(
-            num_gt, num_classes + 1
+        voted = vote_classes(
+            local_inst[pts] - i0, torch.where(sem >= 0, sem, num_classes), num_gt, num_classes + 1
         )
-        best = counts.argmax(dim=1)
-        gt_class = torch.where(
-            (counts.sum(dim=1) > 0) & (best < num_classes), best, torch.full_like(best, -1)
-        )
+        gt_class = torch.where(voted < num_classes, voted, torch.full_like(voted, IGNORE_LABEL))
         centres = batch.coords[center_points[scene.group_slice]].float()
         cost = torch.cdist(centroids[i0:i1], centres)  # (G, I)
         cost = cost + (gt_class.unsqueeze(1) != scene.classes.unsqueeze(0)).to(cost.dtype)
