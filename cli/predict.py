@@ -74,9 +74,18 @@ def predict(
             "--format",
             "-f",
             help="Comma-separated outputs: ply (coloured by instance, with instance/label/score "
-            "per vertex), npz, json, scannet (benchmark submission files).",
+            "per vertex), npz, json, png (top and side views), scannet (benchmark submission "
+            "files).",
         ),
     ] = "ply,npz,json",
+    render: Annotated[
+        bool,
+        typer.Option(
+            "--render",
+            help="Also write <scene>.png: top and side views coloured by instance, with a legend "
+            "of classes and scores.",
+        ),
+    ] = False,
     device: DeviceOpt = "auto",
     no_superpoints: Annotated[
         bool,
@@ -95,12 +104,15 @@ def predict(
     ] = 1.0,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Predict the instances of every input scene; write .ply/.npz/.json per scene."""
+    """Predict the instances of every input scene; write .ply/.npz/.json (and .png) per scene."""
     from dknet.engine.predict import predict_files
     from dknet.errors import ConfigError
 
     if not scale > 0:
         raise ConfigError(f"--scale must be a positive number, got {scale}")
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    if render and "png" not in (f.lower() for f in chosen):
+        chosen.append("png")
     outcomes: list[SceneOutcome] = []
     with _console.make_progress() as bar:
         task = bar.add_task("predicting", total=None)
@@ -108,7 +120,7 @@ def predict(
             inputs,
             resolve_checkpoint(checkpoint),
             output_dir,
-            formats=formats.split(","),
+            formats=chosen,
             device=device,
             use_superpoints=not no_superpoints,
             scale=scale,
@@ -127,7 +139,8 @@ def predict(
     done = [o for o in outcomes if o.ok]
     if done:
         _console.out.print(
-            f"wrote {len(done)} scenes to {escape(str(output_dir))} ({formats})", highlight=False
+            f"wrote {len(done)} scenes to {escape(str(output_dir))} ({','.join(chosen)})",
+            highlight=False,
         )
     if len(done) < len(outcomes):
         raise typer.Exit(1)

@@ -200,6 +200,45 @@ def test_units_device_overwrite_and_flags(
     assert code == 1 and "checkpoint not found" in output
 
 
+def test_render_writes_a_png_per_scene(
+    tmp_path: Path, trained_checkpoint: Path, sphere_scene: tuple[np.ndarray, np.ndarray]
+) -> None:
+    from PIL import Image
+
+    from dknet.io.prediction_outputs import instance_colors
+    from dknet.render import render_layout
+
+    coords, colors = sphere_scene
+    write_ply(tmp_path / "s.ply", coords, colors=colors)
+    out = tmp_path / "out"
+    ckpt = ["-c", str(trained_checkpoint), "-o", str(out), "--no-superpoints"]
+    code, output = _predict(str(tmp_path / "s.ply"), *ckpt, "--format", "npz", "--render")
+    assert code == 0, output
+    assert sorted(p.name for p in out.iterdir()) == ["s.npz", "s.png"]
+    assert "(npz,png)" in output
+    with Image.open(out / "s.png") as image:
+        assert image.format == "PNG" and image.size == (1600, 800)
+        pixels = np.asarray(image.convert("RGB"))
+    # Every predicted instance's colour shows in the top view.
+    data = np.load(out / "s.npz")
+    k = data["instance_labels"].shape[0]
+    assert k >= 3
+    top = render_layout().top
+    view = pixels[top.y0 : top.y1, top.x0 : top.x1]
+    for color in instance_colors(k):
+        assert np.all(view == color, axis=-1).any()
+
+    # The PNG alone is enough to stop the scene without --overwrite; --format png works too.
+    (out / "s.npz").unlink()
+    before = (out / "s.png").read_bytes()
+    code, output = _predict(str(tmp_path / "s.ply"), *ckpt, "--format", "npz,png")
+    assert code == 1 and "already exists" in output
+    assert (out / "s.png").read_bytes() == before and not (out / "s.npz").exists()
+    code, output = _predict(str(tmp_path / "s.ply"), *ckpt, "--render", "--overwrite")
+    assert code == 0, output
+    assert sorted(p.name for p in out.iterdir()) == ["s.json", "s.npz", "s.ply", "s.png"]
+
+
 @pytest.mark.skipif(
     __import__("torch").cuda.is_available(), reason="checks the message on a CPU-only machine"
 )

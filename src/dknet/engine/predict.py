@@ -54,8 +54,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Output formats of :func:`predict_files` (``scannet``: the benchmark's submission layout).
-OUTPUT_FORMATS: tuple[str, ...] = ("ply", "npz", "json", "scannet")
+#: Output formats of :func:`predict_files` (``png``: top and side views, see :mod:`dknet.render`;
+#: ``scannet``: the benchmark's submission layout).
+OUTPUT_FORMATS: tuple[str, ...] = ("ply", "npz", "json", "png", "scannet")
 DEFAULT_FORMATS: tuple[str, ...] = ("ply", "npz", "json")
 #: RGB given to the model for inputs without colours: mid-grey, i.e. a zero colour feature.
 NEUTRAL_COLOR = 127.5
@@ -325,8 +326,8 @@ def predict_files(
     Args:
         inputs: files, folders or glob patterns (see :mod:`dknet.engine.inputs`).
         checkpoint: a checkpoint path, or a ready :class:`Predictor`.
-        output_dir: where ``<scene>.ply``, ``<scene>.npz``, ``<scene>.json`` and (format
-            ``scannet``) ``scannet/<scene>.txt`` + ``scannet/predicted_masks/`` go.
+        output_dir: where ``<scene>.ply``, ``<scene>.npz``, ``<scene>.json``, ``<scene>.png``
+            and (format ``scannet``) ``scannet/<scene>.txt`` + ``scannet/predicted_masks/`` go.
         formats: any of :data:`OUTPUT_FORMATS`.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:<i>``.
         use_superpoints: superpoint refinement (read or computed superpoints).
@@ -452,6 +453,17 @@ def write_outputs(
             po.write_prediction_npz(path, pred.instances, fields)
         elif fmt == "json":
             po.write_prediction_json(path, scene_document(result, checkpoint=checkpoint))
+        elif fmt == "png":
+            from dknet.render import render_instances
+
+            render_instances(
+                path,
+                scene.coords,
+                pred.point_instance,
+                pred.instances.labels,
+                pred.instances.scores,
+                title=scene.scene_id,
+            )
         elif fmt == "scannet":
             po.write_submission_scene(path.parent, scene.scene_id, pred.instances)
     return paths

@@ -14,6 +14,9 @@
     Scene facts and one entry per instance: ``id`` (the ``instance`` value), ``class``,
     ``nyu40_id``, ``score``, ``num_vertices``, ``bbox_min`` / ``bbox_max`` (axis-aligned, in the
     input's coordinates).
+``<scene>.png``
+    Top and side views coloured by instance with a legend of classes and scores, written by
+    :func:`dknet.render.render_instances` (``dknet predict --render``).
 ``scannet/<scene>.txt`` + ``scannet/predicted_masks/<scene>_NNN.txt``
     The benchmark's submission layout (:mod:`dknet.io.submission`).
 
