@@ -360,3 +360,28 @@ def test_empty_scene_and_bad_parameters() -> None:
     ):
         with pytest.raises(ConfigError):
             TrainAugmentation(**bad)  # type: ignore[arg-type]
+
+
+def test_density_subsampling_keeps_a_random_fraction_first() -> None:
+    scene = _scene(4000, 3)
+    aug = TrainAugmentation(keep_fraction=(0.3, 0.5), max_points=10**6)
+    sample = aug(scene, np.random.default_rng(5))
+
+    rng = np.random.default_rng(5)
+    fraction = rng.uniform(0.3, 0.5)
+    kept = np.flatnonzero(rng.random(4000) < fraction)
+    metric = random_linear_map(scene.coords[kept], rng)
+    assert 0.3 * 4000 * 0.9 < kept.shape[0] < 0.5 * 4000 * 1.1
+    np.testing.assert_array_equal(sample.point_idx, kept)
+    np.testing.assert_array_equal(sample.coords, metric.astype(np.float32))
+    np.testing.assert_array_equal(sample.semantic_labels, scene.semantic_labels[kept])
+    old = scene.instance_labels[kept]
+    np.testing.assert_array_equal(sample.instance_labels < 0, old < 0)
+    assert sample.num_instances == len(np.unique(old[old >= 0]))
+    # (1, 1), the default, draws nothing: the paper's random stream is unchanged.
+    full = TrainAugmentation(max_points=10**6)(scene, np.random.default_rng(5))
+    reference = random_linear_map(scene.coords, np.random.default_rng(5))
+    np.testing.assert_array_equal(full.coords, reference.astype(np.float32))
+    for bad in ((0.0, 0.5), (0.6, 0.5), (0.5, 1.5)):
+        with pytest.raises(ConfigError, match="keep_fraction"):
+            TrainAugmentation(keep_fraction=bad)

@@ -364,6 +364,37 @@ def color_shift(
     return np.asarray(colors_pm1, dtype=np.float32) + shift
 
 
+def _subsample(
+    scene: SceneArrays, rng: np.random.Generator, keep_fraction: tuple[float, float]
+) -> np.ndarray | None:
+    """Indices of the points kept by the density augmentation (None: all, nothing drawn).
+
+    One fraction ``f ~ U(low, high)`` per scene, then each point is kept with probability
+    ``f``; at least one point is kept of a non-empty scene.
+    """
+    low, high = keep_fraction
+    if low == 1.0 and high == 1.0:
+        return None
+    fraction = rng.uniform(low, high)
+    n = scene.num_points
+    kept = np.flatnonzero(rng.random(n) < fraction)
+    if kept.shape[0] == 0 and n:
+        kept = np.array([int(rng.integers(n))], dtype=np.int64)
+    return kept.astype(np.int64, copy=False)
+
+
+def _take(scene: SceneArrays, idx: np.ndarray) -> SceneArrays:
+    """The sub-scene of points ``idx`` (every per-point array indexed)."""
+    return SceneArrays(
+        scene_id=scene.scene_id,
+        coords=scene.coords[idx],
+        colors=scene.colors[idx],
+        semantic_labels=scene.semantic_labels[idx],
+        instance_labels=scene.instance_labels[idx],
+        superpoints=None if scene.superpoints is None else scene.superpoints[idx],
+    )
+
+
 def _colors_pm1(colors: np.ndarray) -> np.ndarray:
     """(N, 3) RGB 0..255 -> float32 in [-1, 1] with the float32 operations of PointBatch."""
     return np.asarray(colors, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
@@ -389,10 +420,15 @@ class TrainAugmentation:
         full_scale: side of the first crop box in voxels (512).
         crop_step: how much the crop box's x and y sides shrink per attempt (32).
         color_std: standard deviation of the per-scene colour shift (0.1).
+        keep_fraction: ``(low, high)``: before anything else, keep each point with a
+            probability drawn uniformly from this range per scene, so the network sees scans
+            of varying density (not in the paper; default ``(1.0, 1.0)`` keeps every point and
+            draws nothing, leaving the paper's random stream unchanged).
 
     Raises:
         ConfigError: a negative standard deviation, a non-positive voxel size, granularity,
-            ``full_scale`` or ``crop_step``, or a negative ``max_points``.
+            ``full_scale`` or ``crop_step``, a negative ``max_points``, or a ``keep_fraction``
+            outside ``0 < low <= high <= 1``.
     """
 
     enabled: bool = True
@@ -405,8 +441,17 @@ class TrainAugmentation:
     full_scale: int = 512
     crop_step: int = 32
     color_std: float = 0.1
+    keep_fraction: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
+        if len(self.keep_fraction) != 2 or not 0 < self.keep_fraction[0] <= self.keep_fraction[
+            1
+        ] <= 1:
+            raise ConfigError(
+                f"keep_fraction must be (low, high) with 0 < low <= high <= 1, got "
+                f"{tuple(self.keep_fraction)!r}"
+            )
+        object.__setattr__(self, "keep_fraction", tuple(float(v) for v in self.keep_fraction))
         if not self.voxel_size > 0:
             raise ConfigError(f"voxel_size must be > 0, got {self.voxel_size}")
         if self.jitter < 0 or self.color_std < 0:
@@ -432,8 +477,8 @@ class TrainAugmentation:
     def __call__(self, scene: SceneArrays, rng: np.random.Generator) -> SceneSample:
         """Augment one scene.
 
-        Random draws, in order: linear map, each elastic distortion, crop attempts, colour
-        shift. A scene that loses all its instances to the crop is returned with
+        Random draws, in order: density subsampling (only when ``keep_fraction`` is not
+        ``(1, 1)``), linear map, each elastic distortion, crop attempts, colour shift. A scene that loses all its instances to the crop is returned with
         ``num_instances == 0``.
 
         Args:
@@ -445,6 +490,9 @@ class TrainAugmentation:
         """
         if not self.enabled:
             return self._identity(scene)
+        kept = _subsample(scene, rng, self.keep_fraction)
+        if kept is not None:
+            scene = _take(scene, kept)
         n = scene.num_points
         metric = random_linear_map(
             scene.coords, rng, jitter=self.jitter, flip=self.flip, rotate=self.rotate
@@ -476,6 +524,8 @@ class TrainAugmentation:
                 grid -= grid.min(axis=0)
         rgb = color_shift(_colors_pm1(colors), rng, std=self.color_std)
         metric32 = metric.astype(np.float32)
+        if kept is not None:
+            point_idx = kept[point_idx]
         return self._sample(
             scene.scene_id,
             metric32,
