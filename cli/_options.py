@@ -22,7 +22,8 @@ CheckpointOpt = Annotated[
     typer.Option(
         "--checkpoint",
         "-c",
-        help="Model weights: a dknet checkpoint or the authors' checkpoint.pth.",
+        help="Model weights: a dknet checkpoint or the authors' checkpoint.pth (default: the "
+        "bundled model, trained on synthetic rooms).",
         show_default=False,
     ),
 ]
@@ -33,16 +34,21 @@ DeviceOpt = Annotated[
 
 
 def resolve_checkpoint(checkpoint: Path | None) -> Path:
-    """The checkpoint to load: the one given (a bundled default model will plug in here).
+    """The checkpoint to load: the one given, else the bundled default model.
 
     Raises:
-        ConfigError: none was given.
+        CheckpointError: no checkpoint was given and the bundled model is missing or damaged.
     """
-    from dknet.errors import ConfigError
+    if checkpoint is not None:
+        return checkpoint
+    import logging
 
-    if checkpoint is None:
-        raise ConfigError(
-            "no model given: pass --checkpoint (a dknet checkpoint or the authors' checkpoint.pth)",
-            hint="dknet does not bundle a default model yet",
-        )
-    return checkpoint
+    from dknet.bundled import default_model
+
+    bundled = default_model()
+    logging.getLogger("dknet").info(
+        "no --checkpoint: using the bundled default model %s (trained on synthetic rooms; "
+        "see docs/MODEL_CARD.md)",
+        bundled.path,
+    )
+    return bundled.path

@@ -55,6 +55,13 @@ def doctor(
     spconv = report.spconv
     add("spconv", f"{spconv['version']}, {spconv['mode']} mode, CPU check: {spconv['cpu_check']}")
     add("numba threads", str(report.numba_threads))
+    bundled = report.default_model
+    if bundled.get("status") == "ok":
+        ap50 = bundled.get("unseen_ap50")
+        scored = f", AP50 {ap50:.3f} on unseen synthetic rooms" if ap50 is not None else ""
+        add("default model", f"ok ({bundled['megabytes']} MB{scored})")
+    else:
+        add("default model", f"[red]{escape(str(bundled.get('status')))}[/]")
     out.print(table)
     for problem in report.problems:
         out.print(f"[yellow]problem:[/] {escape(problem)}")

@@ -141,7 +141,7 @@ def evaluate(
                 "--split/--data run a model; --predictions/--ground-truth score files: use one mode"
             )
         if split is None or data is None:
-            raise typer.BadParameter("--split and --data go together (plus --checkpoint)")
+            raise typer.BadParameter("--split and --data go together")
         if split not in ("train", "val"):
             raise ConfigError(
                 f"--split {split}: only train and val have ground truth",
@@ -161,7 +161,7 @@ def evaluate(
         if predictions is None or ground_truth is None:
             raise typer.BadParameter(
                 "pass --predictions DIR --ground-truth DIR, or --split val --data DIR "
-                "--checkpoint C"
+                "[--checkpoint C]"
             )
         for flag, value in (
             ("--checkpoint", checkpoint),

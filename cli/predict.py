@@ -55,14 +55,14 @@ def render_summary(outcomes: list[SceneOutcome]) -> None:
 
 def predict(
     inputs: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            metavar="INPUTS...",
+            metavar="[INPUTS]...",
             help=".ply meshes or point clouds, ScanNet or Pointcept scene folders, folders of "
             "scenes, or glob patterns (quoted).",
             show_default=False,
         ),
-    ],
+    ] = None,
     checkpoint: CheckpointOpt = None,
     output_dir: Annotated[
         Path,
@@ -102,6 +102,14 @@ def predict(
             "centimetres).",
         ),
     ] = 1.0,
+    example: Annotated[
+        bool,
+        typer.Option(
+            "--example",
+            help="Also predict the example scan bundled with dknet (a synthetic room, "
+            "example_room.ply).",
+        ),
+    ] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Predict the instances of every input scene; write .ply/.npz/.json (and .png) per scene."""
@@ -110,6 +118,16 @@ def predict(
 
     if not scale > 0:
         raise ConfigError(f"--scale must be a positive number, got {scale}")
+    sources = list(inputs or [])
+    if example:
+        from dknet.bundled import example_scene
+
+        sources.append(str(example_scene()))
+    if not sources:
+        raise ConfigError(
+            "no input given: pass .ply files, scene folders or globs",
+            hint="or try `dknet predict --example` on the bundled example scan",
+        )
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
     if render and "png" not in (f.lower() for f in chosen):
         chosen.append("png")
@@ -117,7 +135,7 @@ def predict(
     with _console.make_progress() as bar:
         task = bar.add_task("predicting", total=None)
         for outcome in predict_files(
-            inputs,
+            sources,
             resolve_checkpoint(checkpoint),
             output_dir,
             formats=chosen,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import CheckpointOpt, JsonOutOpt
+from ._options import CheckpointOpt, JsonOutOpt, resolve_checkpoint
 
 __all__ = ["timing"]
 
@@ -38,13 +38,15 @@ def timing(
     ] = 150_000,
     checkpoint: CheckpointOpt = None,
     config: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--config",
-            help="Without --checkpoint: time a randomly initialised model of this configuration "
-            "(paper or cpu). Speed barely depends on the weights; instance counts do.",
+            help="Time a randomly initialised model of this configuration (paper or cpu) "
+            "instead of the bundled default model. Speed barely depends on the weights; "
+            "instance counts do.",
+            show_default=False,
         ),
-    ] = "paper",
+    ] = None,
     device: Annotated[
         str, typer.Option("--device", help="cpu, cuda or cuda:<i> (auto: CUDA if available).")
     ] = "auto",
@@ -74,9 +76,12 @@ def timing(
     from dknet.io.atomic import atomic_write_text
 
     target = resolve_device(device)
-    if checkpoint is not None:
-        predictor = Predictor.from_checkpoint(checkpoint, device=str(target))
-        model_text = str(checkpoint)
+    if checkpoint is not None and config is not None:
+        raise ConfigError("give either --checkpoint or --config, not both")
+    if config is None:
+        path = resolve_checkpoint(checkpoint)
+        predictor = Predictor.from_checkpoint(path, device=str(target))
+        model_text = str(checkpoint) if checkpoint is not None else "bundled default model"
     else:
         from dknet.models import DKNet, ModelConfig
 

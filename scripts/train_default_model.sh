@@ -6,11 +6,11 @@
 #   scripts/train_default_model.sh WORK_DIR [extra `dknet train` KEY=VALUE overrides...]
 #
 # WORK_DIR receives raw/ + data/ (seed 0, 200 rooms: ~70 % train, ~15 % val), unseen_raw/ +
-# unseen/ (seed 1000, 48 rooms; the ~41 labelled ones are scored), run/ (config.yaml, metrics.jsonl,
-# checkpoints/), unseen.json (AP / AP50 / AP25 per class) and dknet-default.pth (the fp16 weights
-# that `scripts/bundle_default_model.py` copies into the package). Re-running the script resumes an
-# interrupted training run; finished steps are skipped. Uses a GPU when one is there
-# (DEVICE=cpu|cuda to choose).
+# unseen/ (seed 1000, 48 rooms; the ~41 labelled ones are scored), run/ (config.yaml,
+# metrics.jsonl, checkpoints/), bundle/dknet-default.{pth,json} (float16 weights and their
+# description, by scripts/bundle_default_model.py) and unseen.{json,csv} (AP / AP50 / AP25 per
+# class of those float16 weights). Re-running the script resumes an interrupted training run;
+# finished steps are skipped. Uses a GPU when one is there (DEVICE=cpu|cuda to choose).
 set -euo pipefail
 work=${1:?usage: train_default_model.sh WORK_DIR [KEY=VALUE...]}
 shift
@@ -37,6 +37,12 @@ dknet -v train "$here/configs/default.yaml" --data "$work/data" --output-dir "$w
   --device "$device" "${resume[@]}" "$@"
 t2=$(stamp)
 echo "training wall time $((t2 - t1)) s"
-dknet evaluate --split unseen --data "$work/unseen" --checkpoint "$work/run/checkpoints/last.pth" \
-  --device "$device" --json "$work/unseen.json" --overwrite
+python "$here/scripts/bundle_default_model.py" "$work/run" --out "$work/bundle"
+# The model card's numbers: the float16 file that ships, on every labelled unseen room.
+dknet evaluate --split val --split-file "$work/unseen/scannetv2_unseen.txt" --data "$work/unseen" \
+  --checkpoint "$work/bundle/dknet-default.pth" --device "$device" --json "$work/unseen.json" \
+  --csv "$work/unseen.csv" --overwrite
+python "$here/scripts/bundle_default_model.py" "$work/run" --out "$work/bundle" \
+  --scores "$work/unseen.json"
 echo "total wall time $(($(stamp) - t0)) s"
+echo "to ship it: cp $work/bundle/dknet-default.{pth,json} $here/src/dknet/assets/"

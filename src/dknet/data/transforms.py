@@ -444,9 +444,10 @@ class TrainAugmentation:
     keep_fraction: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
-        if len(self.keep_fraction) != 2 or not 0 < self.keep_fraction[0] <= self.keep_fraction[
-            1
-        ] <= 1:
+        if (
+            len(self.keep_fraction) != 2
+            or not 0 < self.keep_fraction[0] <= self.keep_fraction[1] <= 1
+        ):
             raise ConfigError(
                 f"keep_fraction must be (low, high) with 0 < low <= high <= 1, got "
                 f"{tuple(self.keep_fraction)!r}"
@@ -478,8 +479,8 @@ class TrainAugmentation:
         """Augment one scene.
 
         Random draws, in order: density subsampling (only when ``keep_fraction`` is not
-        ``(1, 1)``), linear map, each elastic distortion, crop attempts, colour shift. A scene that loses all its instances to the crop is returned with
-        ``num_instances == 0``.
+        ``(1, 1)``), linear map, each elastic distortion, crop attempts, colour shift. A
+        scene that loses all its instances to the crop is returned with ``num_instances == 0``.
 
         Args:
             scene: the stored arrays (not modified).

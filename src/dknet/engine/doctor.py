@@ -26,6 +26,8 @@ class EnvironmentReport:
         spconv: installed version, mode ("gpu" or "cpu") and the result of a tiny sparse
             convolution (forward + backward) run on the CPU now ("ok" or the error).
         numba_threads: threads Numba will use.
+        default_model: the bundled default model: ``status`` ("ok" or the problem), file,
+            size in MB and its AP50 on unseen synthetic rooms.
     """
 
     versions: dict[str, str]
@@ -36,6 +38,7 @@ class EnvironmentReport:
     backends: dict[str, dict[str, str]]
     spconv: dict[str, str]
     numba_threads: int | None
+    default_model: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +71,24 @@ def _spconv_smoke_test() -> str:
     except Exception as exc:  # doctor reports any failure as text
         return f"error: {type(exc).__name__}: {exc}".splitlines()[0]
     return "ok"
+
+
+def _default_model_status() -> dict[str, Any]:
+    """The bundled model's checksum check and card numbers, as plain data."""
+    from dknet.bundled import default_model
+    from dknet.errors import CheckpointError
+
+    try:
+        model = default_model()
+    except CheckpointError as exc:
+        return {"status": exc.message}
+    scores = model.info.get("unseen_scores") or {}
+    return {
+        "status": "ok",
+        "file": str(model.path),
+        "megabytes": round(model.path.stat().st_size / 1e6, 1),
+        "unseen_ap50": scores.get("ap50"),
+    }
 
 
 def collect_environment(*, run_spconv_check: bool = True) -> EnvironmentReport:
@@ -148,6 +169,10 @@ def collect_environment(*, run_spconv_check: bool = True) -> EnvironmentReport:
         numba_threads = None
         problems.append("numba is not installed: the CPU ops cannot run (pip install numba)")
 
+    default_model = _default_model_status()
+    if default_model["status"] != "ok":
+        problems.append(f"bundled default model: {default_model['status']}")
+
     return EnvironmentReport(
         versions=versions,
         python=python,
@@ -157,5 +182,6 @@ def collect_environment(*, run_spconv_check: bool = True) -> EnvironmentReport:
         backends=backends,
         spconv=spconv_info,
         numba_threads=numba_threads,
+        default_model=default_model,
         problems=problems,
     )
