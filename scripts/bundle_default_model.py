@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import platform
 import sys
 from pathlib import Path
@@ -41,8 +42,14 @@ def _training_facts(run: Path) -> dict[str, Any]:
         raise SystemExit(f"{run / 'metrics.jsonl'}: no training records")
     speeds = [r["seconds_per_iteration"] for r in train if r.get("seconds_per_iteration")]
     speeds.sort()
+    last = run / "checkpoints" / "last.pth"
+    iterations = train[-1]["iteration"]
+    if last.is_file():
+        from dknet.models.checkpoint import read_checkpoint
+
+        iterations = read_checkpoint(last).get("training", {}).get("iteration", iterations)
     return {
-        "iterations": train[-1]["iteration"],
+        "iterations": iterations,
         "epochs": train[-1]["epoch"],
         "median_seconds_per_iteration": round(speeds[len(speeds) // 2], 3) if speeds else None,
         "validation": vals,
@@ -76,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="where the two files go")
     parser.add_argument("--scores", type=Path, help="`dknet evaluate --json` on unseen rooms")
     parser.add_argument(
+        "--warmup", type=Path, help="the run whose weights RUN started from (train.init_from)"
+    )
+    parser.add_argument(
         "--checkpoint", default="last.pth", help="which file of RUN/checkpoints (last.pth)"
     )
     args = parser.parse_args(argv)
@@ -91,13 +101,17 @@ def main(argv: list[str] | None = None) -> int:
 
     source = args.run / "checkpoints" / args.checkpoint
     stored = read_checkpoint(source)
+    train_config = dict(stored.get("train_config") or {})
+    init_from = (train_config.get("train") or {}).get("init_from")
+    if init_from:  # no machine paths in the shipped file
+        train_config["train"] = {**train_config["train"], "init_from": Path(init_from).name}
     model = load_checkpoint(source)
     args.out.mkdir(parents=True, exist_ok=True)
     weights = save_checkpoint(
         args.out / DEFAULT_MODEL_FILE,
         model,
         extra={
-            "train_config": stored.get("train_config"),
+            "train_config": train_config,
             "training": {
                 k: v
                 for k, v in dict(stored.get("training") or {}).items()
@@ -118,11 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             "data": "dknet synth --scenes 200 --seed 0 (scan preset): the train split",
             "dknet_version": __version__,
             "torch_version": str(torch.__version__),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+            "bundled_on": f"{platform.machine()}, {os.cpu_count()} CPUs",
             **_training_facts(args.run),
         },
         "card": "docs/MODEL_CARD.md",
     }
+    if args.warmup is not None:
+        info["trained_with"]["warmup"] = _training_facts(args.warmup)
     if args.scores is not None:
         scores = json.loads(args.scores.read_text(encoding="utf-8"))
         info["unseen_scores"] = {

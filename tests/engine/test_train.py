@@ -403,3 +403,35 @@ def _initial_params(overrides: list[str]) -> dict[str, torch.Tensor]:
     config = load_config(None, overrides)
     torch.manual_seed(config.train.seed)
     return DKNet(config.model_config()).state_dict()
+
+
+@pytest.mark.spconv
+def test_init_from_loads_the_weights_only(tmp_path: Path) -> None:
+    from dknet.engine.train import _init_weights
+    from dknet.models import DKNet, ModelConfig, save_checkpoint
+
+    config = ModelConfig(width=8, levels=3)
+    torch.manual_seed(1)
+    source = DKNet(config)
+    path = save_checkpoint(tmp_path / "a.pth", source, extra={"optimizer": {"state": {}}})
+    torch.manual_seed(2)
+    target = DKNet(config)
+    assert not torch.equal(target.input_conv[0].weight, source.input_conv[0].weight)
+    _init_weights(target, path)
+    for (name, a), b in zip(source.state_dict().items(), target.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    with pytest.raises(CheckpointError, match="do not fit"):
+        _init_weights(DKNet(ModelConfig(width=8, levels=4)), path)
+    with pytest.raises(CheckpointError, match="init_from checkpoint not found"):
+        _init_weights(target, tmp_path / "missing.pth")
+    loaded = load_config(REPO / "configs" / "default.yaml", [f"train.init_from={path}"])
+    assert loaded.train.init_from == str(path)
+    assert load_config(REPO / "configs" / "default.yaml").train.init_from is None
+
+
+def test_default_config_loads() -> None:
+    config = load_config(REPO / "configs" / "default.yaml")
+    model = config.model_config()
+    assert (model.width, model.levels, model.voxel_size) == (16, 5, 0.05)
+    assert config.augmentation().keep_fraction == (0.5, 1.0)
+    assert config.augmentation().voxel_size == 0.05

@@ -625,6 +625,21 @@ def train(
             dist.destroy_process_group()
 
 
+def _init_weights(model: DKNet, source: Path) -> None:
+    """Load the model weights of ``source`` (``train.init_from``) into ``model``.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or its weights do not fit.
+    """
+    from dknet.models.checkpoint import load_state, model_state_dict, read_checkpoint
+
+    if not source.is_file():
+        raise CheckpointError(f"{source}: train.init_from checkpoint not found")
+    state = model_state_dict(read_checkpoint(source), source)
+    load_state(model, state, source=str(source))
+    logger.info("initialised the weights from %s", source)
+
+
 def _train(
     config: DKNetConfig,
     *,
@@ -675,6 +690,8 @@ def _train(
     np.random.seed(train_cfg.seed)
     random.seed(train_cfg.seed)
     model = DKNet(config.model_config())
+    if train_cfg.init_from and resume_from is None:
+        _init_weights(model, Path(train_cfg.init_from))
     model.to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay

@@ -49,6 +49,7 @@ __all__ = [
     "checkpoint_metadata",
     "load_checkpoint",
     "load_state",
+    "model_state_dict",
     "read_checkpoint",
     "save_checkpoint",
 ]
@@ -94,7 +95,12 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     return data
 
 
-def _state_dict_of(data: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
+def model_state_dict(data: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
+    """The model tensors of a loaded checkpoint (dknet's or the authors'), ``module.`` removed.
+
+    Raises:
+        CheckpointError: there are none.
+    """
     state = data.get("model", data) if isinstance(data.get("model"), dict) else data
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if not tensors:
@@ -220,7 +226,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
 
     path = Path(path)
     data = read_checkpoint(path, map_location=map_location)
-    state = _state_dict_of(data, path)
+    state = model_state_dict(data, path)
     if data.get("format") == CHECKPOINT_FORMAT:
         try:
             config = ModelConfig.from_dict(dict(data["model_config"]))
