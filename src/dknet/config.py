@@ -169,8 +169,9 @@ class TrainConfig:
         amp: mixed precision on CUDA: ``bf16``, ``fp16`` (with a grad scaler) or ``none``.
         seed: seeds the weights, shuffling and augmentation.
         init_from: start from the model weights of this file (a dknet checkpoint or the
-            authors' ``checkpoint.pth``; weights only: the optimizer, schedule and epoch start
-            afresh), for fine-tuning; they must fit ``model`` exactly. Null: random weights.
+            authors' ``checkpoint.pth``, or ``default`` for the bundled default model; weights
+            only: the optimizer, schedule and epoch start afresh), for fine-tuning; they must
+            fit ``model`` exactly. Null: random weights.
         deterministic: deterministic algorithms (``torch.use_deterministic_algorithms``).
         drop_last: drop the last incomplete batch of an epoch.
         dist_timeout_min: minutes a process waits for the others (validation runs on rank 0

@@ -625,6 +625,19 @@ def train(
             dist.destroy_process_group()
 
 
+def init_source(value: str) -> Path:
+    """The file ``train.init_from`` names: ``default`` is the bundled default model.
+
+    Raises:
+        CheckpointError: ``default`` and the bundled model is missing or damaged.
+    """
+    if value == "default":
+        from dknet.bundled import default_model
+
+        return default_model().path
+    return Path(value)
+
+
 def _init_weights(model: DKNet, source: Path) -> None:
     """Load the model weights of ``source`` (``train.init_from``) into ``model``.
 
@@ -691,7 +704,7 @@ def _train(
     random.seed(train_cfg.seed)
     model = DKNet(config.model_config())
     if train_cfg.init_from and resume_from is None:
-        _init_weights(model, Path(train_cfg.init_from))
+        _init_weights(model, init_source(train_cfg.init_from))
     model.to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
