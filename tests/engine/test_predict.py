@@ -192,8 +192,13 @@ def test_units_device_overwrite_and_flags(
 
     code, output = _predict(str(tmp_path / "mm.ply"), *ckpt, "--format", "ply,obj")
     assert code == 1 and "unknown output format obj" in output
-    code, output = _predict(str(tmp_path / "mm.ply"), "-o", str(out))
-    assert code == 1 and "--checkpoint" in output
+    # Without --checkpoint the bundled default model predicts.
+    code, output = _predict(str(tmp_path / "mm.ply"), "-o", str(tmp_path / "default"))
+    assert code == 0, output
+    from dknet.bundled import default_model
+
+    document = json.loads((tmp_path / "default" / "mm.json").read_text())
+    assert document["checkpoint"] == str(default_model().path)
     code, output = _predict(str(tmp_path / "mm.ply"), *ckpt, "--scale", "0")
     assert code == 1 and "--scale" in output
     code, output = _predict(str(tmp_path / "mm.ply"), "-c", str(tmp_path / "none.pth"))
