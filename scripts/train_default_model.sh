@@ -6,9 +6,9 @@
 #   scripts/train_default_model.sh WORK_DIR [extra `dknet train` KEY=VALUE overrides...]
 #
 # WORK_DIR receives raw/ + data/ (seed 0, 200 rooms: 140 train, 30 val, 30 test), unseen_raw/ +
-# unseen/ (seed 1000, 48 rooms; the labelled ones are scored), warmup/ and run/ (the two
-# training runs of configs/default.yaml: config.yaml, metrics.jsonl, checkpoints/), bundle/dknet-default.{pth,json} (float16 weights and their
-# description, by scripts/bundle_default_model.py) and unseen.{json,csv} (AP / AP50 / AP25 per
+# unseen/ (seed 1000, 48 rooms; the labelled ones are scored), run/ (the training run of
+# configs/default.yaml: config.yaml, metrics.jsonl, checkpoints/), bundle/dknet-default.{pth,json}
+# (float16 weights and their description, by scripts/bundle_default_model.py) and unseen.{json,csv} (AP / AP50 / AP25 per
 # class of those float16 weights). Re-running the script resumes an interrupted training run;
 # finished steps are skipped. Uses a GPU when one is there (DEVICE=cpu|cuda to choose).
 set -euo pipefail
@@ -32,25 +32,14 @@ t0=$(stamp)
 }
 t1=$(stamp)
 echo "data ready in $((t1 - t0)) s"
-# 1. Warm-up on sparse scenes (the paper's stage order), stopped after 873 iterations.
-if [ ! -f "$work/warmup/done" ]; then
-  resume=()
-  [ -f "$work/warmup/checkpoints/last.pth" ] && resume=(--resume)
-  dknet -v train "$here/configs/default.yaml" --data "$work/data" --output-dir "$work/warmup" \
-    --device "$device" --max-iterations 873 "${resume[@]}" \
-    train.epochs=40 train.stage2_epoch=8 train.stage3_epoch=10 train.constant_lr_epochs=20 \
-    train.val_every=10 "data.augmentation.keep_fraction=[0.25,0.5]"
-  touch "$work/warmup/done"
-fi
-# 2. configs/default.yaml as it stands, from the warm-up's weights.
+# configs/default.yaml from scratch (resumes an interrupted run).
 resume=()
 [ -f "$work/run/checkpoints/last.pth" ] && resume=(--resume)
 dknet -v train "$here/configs/default.yaml" --data "$work/data" --output-dir "$work/run" \
-  --device "$device" "${resume[@]}" "train.init_from=$work/warmup/checkpoints/last.pth" "$@"
+  --device "$device" "${resume[@]}" "$@"
 t2=$(stamp)
 echo "training wall time $((t2 - t1)) s"
-bundle=(python "$here/scripts/bundle_default_model.py" "$work/run" --warmup "$work/warmup"
-  --out "$work/bundle")
+bundle=(python "$here/scripts/bundle_default_model.py" "$work/run" --out "$work/bundle")
 "${bundle[@]}"
 # The model card's numbers: the float16 file that ships, on every labelled unseen room.
 dknet evaluate --split val --split-file "$work/unseen/scannetv2_unseen.txt" --data "$work/unseen" \
