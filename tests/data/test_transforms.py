@@ -20,6 +20,7 @@ from dknet.data.transforms import (
     random_linear_map,
     random_linear_matrix,
     reindex_instances,
+    voxel_subsample,
 )
 from dknet.errors import ConfigError
 
@@ -385,3 +386,60 @@ def test_density_subsampling_keeps_a_random_fraction_first() -> None:
     for bad in ((0.0, 0.5), (0.6, 0.5), (0.5, 1.5)):
         with pytest.raises(ConfigError, match="keep_fraction"):
             TrainAugmentation(keep_fraction=bad)
+
+
+def test_voxel_subsample_matches_a_per_voxel_loop() -> None:
+    rng = np.random.default_rng(11)
+    grid = rng.uniform(0, 6, size=(3000, 3)).astype(np.float32)
+    grid[:500] = np.float32(2.5)  # one crowded voxel
+    for per_voxel in (1, 2, 5):
+        kept, voxel_of_point, num_voxels = voxel_subsample(grid, np.random.default_rng(3), per_voxel)
+        cells = [tuple(c) for c in np.floor(grid).astype(np.int64)]
+        members: dict[tuple[int, ...], list[int]] = {}
+        for i, cell in enumerate(cells):
+            members.setdefault(cell, []).append(i)
+        assert num_voxels == len(members)
+        kept_set = set(kept.tolist())
+        assert len(kept_set) == kept.shape[0] and np.all(np.diff(kept) > 0)
+        for points in members.values():
+            # one voxel index per voxel, distinct between voxels
+            assert len({int(voxel_of_point[i]) for i in points}) == 1
+            assert sum(i in kept_set for i in points) == min(len(points), per_voxel)
+        assert len(set(voxel_of_point.tolist())) == num_voxels
+    # The choice within a voxel is random: another seed picks other points of the crowded one.
+    a = voxel_subsample(grid, np.random.default_rng(1), 1)[0]
+    b = voxel_subsample(grid, np.random.default_rng(2), 1)[0]
+    assert a[0] != b[0] and a[0] < 500 and b[0] < 500
+    empty = voxel_subsample(np.zeros((0, 3), np.float32), rng, 1)
+    assert empty[0].shape == (0,) and empty[2] == 0
+
+
+def test_points_per_voxel_keeps_the_voxels_and_their_mean_features() -> None:
+    scene = _scene(6000, 4, extent=1.0)
+    aug = TrainAugmentation(voxel_size=0.2, max_points=10**6, elastic=())
+    full = aug(scene, np.random.default_rng(9))
+    thin = TrainAugmentation(
+        voxel_size=0.2, max_points=10**6, elastic=(), points_per_voxel=1
+    )(scene, np.random.default_rng(9))
+    cells_full = np.floor(full.grid_coords).astype(np.int64)
+    cells_thin = np.floor(thin.grid_coords).astype(np.int64)
+    voxels, inverse = np.unique(cells_full, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    # Every voxel of the full sample survives, with exactly one point.
+    assert thin.coords.shape[0] == voxels.shape[0] < full.coords.shape[0]
+    np.testing.assert_array_equal(np.unique(cells_thin, axis=0), voxels)
+    # Each kept point is a point of the full sample (same draws before the subsampling) ...
+    rows = np.searchsorted(full.point_idx, thin.point_idx)
+    np.testing.assert_array_equal(full.point_idx[rows], thin.point_idx)
+    np.testing.assert_array_equal(thin.coords, full.coords[rows])
+    np.testing.assert_array_equal(thin.grid_coords, full.grid_coords[rows])
+    np.testing.assert_array_equal(thin.semantic_labels, full.semantic_labels[rows])
+    old = full.instance_labels[rows]
+    np.testing.assert_array_equal(thin.instance_labels < 0, old < 0)
+    # ... and carries the mean input features of all the full sample's points of its voxel.
+    sums = np.zeros((voxels.shape[0], full.features.shape[1]))
+    np.add.at(sums, inverse, full.features.astype(np.float64))
+    means = sums / np.bincount(inverse)[:, None]
+    np.testing.assert_allclose(thin.features, means[inverse[rows]], atol=1e-5)
+    with pytest.raises(ConfigError, match="points_per_voxel"):
+        TrainAugmentation(points_per_voxel=-1)

@@ -433,5 +433,6 @@ def test_default_config_loads() -> None:
     config = load_config(REPO / "configs" / "default.yaml")
     model = config.model_config()
     assert (model.width, model.levels, model.voxel_size) == (16, 5, 0.05)
-    assert config.augmentation().keep_fraction == (0.5, 1.0)
+    assert config.augmentation().keep_fraction == (0.75, 1.0)
+    assert config.augmentation().points_per_voxel == 1
     assert config.augmentation().voxel_size == 0.05
