@@ -290,10 +290,46 @@ def _validate(config: DKNetConfig, source: str) -> DKNetConfig:
     return config
 
 
+#: The top-level key naming a config file this one starts from (its path relative to this one).
+BASE_KEY = "base"
+
+
+def _file_layers(file: Path, chain: tuple[Path, ...]) -> list[tuple[str, Any]]:
+    """The YAML layers of ``file``: its ``base`` chain first, then the file itself."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not file.is_file():
+        where = f" (the base of {chain[-1]})" if chain else ""
+        raise ConfigError(f"{file}: config file not found{where}", hint="see configs/*.yaml")
+    if file.resolve() in chain:
+        raise ConfigError(f"{file}: config files name each other as base (a cycle)")
+    try:
+        loaded = OmegaConf.load(file)
+    except (OSError, ValueError, OmegaConfBaseException) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{file}: not a readable YAML config ({first})") from None
+    if loaded is None:
+        return []
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"{file}: expected a mapping of sections, found a list")
+    layers: list[tuple[str, Any]] = []
+    if BASE_KEY in loaded:
+        parent = loaded.pop(BASE_KEY)
+        if not isinstance(parent, str) or not parent:
+            raise ConfigError(f"{file}: {BASE_KEY!r} must be a file name, got {parent!r}")
+        layers = _file_layers(file.parent / parent, (*chain, file.resolve()))
+    layers.append((str(file), loaded))
+    return layers
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None, overrides: typing.Sequence[str] = ()
 ) -> DKNetConfig:
     """Read a YAML config onto :class:`DKNetConfig` and apply ``KEY=VALUE`` overrides.
+
+    A file may start from another one: a top-level ``base: other.yaml`` (relative to the file)
+    applies ``other.yaml`` first, then this file's values on top of it.
 
     Args:
         path: a YAML file (None: the defaults, i.e. the paper's configuration).
@@ -304,28 +340,19 @@ def load_config(
         The validated config.
 
     Raises:
-        ConfigError: unreadable file, unknown key (naming the closest valid one), a value of
-            the wrong type, an override without ``=``, or an out-of-range value.
+        ConfigError: unreadable or missing file (or base), a cycle of bases, unknown key
+            (naming the closest valid one), a value of the wrong type, an override without
+            ``=``, or an out-of-range value.
     """
     from omegaconf import OmegaConf
     from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
     base = OmegaConf.structured(DKNetConfig)
-    layers = []
+    layers: list[tuple[str, Any]] = []
     source = "config"
     if path is not None:
-        file = Path(path)
-        source = str(file)
-        if not file.is_file():
-            raise ConfigError(f"{file}: config file not found", hint="see configs/*.yaml")
-        try:
-            loaded = OmegaConf.load(file)
-        except (OSError, ValueError, OmegaConfBaseException) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"{file}: not a readable YAML config ({first})") from None
-        if not isinstance(loaded, typing.Mapping) and loaded is not None:
-            raise ConfigError(f"{file}: expected a mapping of sections, found a list")
-        layers.append((source, loaded))
+        source = str(Path(path))
+        layers.extend(_file_layers(Path(path), ()))
     bad = [o for o in overrides if "=" not in o or o.startswith("=")]
     if bad:
         raise ConfigError(f"override {bad[0]!r} is not KEY=VALUE (e.g. train.lr=5e-4)")

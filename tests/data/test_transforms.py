@@ -393,7 +393,9 @@ def test_voxel_subsample_matches_a_per_voxel_loop() -> None:
     grid = rng.uniform(0, 6, size=(3000, 3)).astype(np.float32)
     grid[:500] = np.float32(2.5)  # one crowded voxel
     for per_voxel in (1, 2, 5):
-        kept, voxel_of_point, num_voxels = voxel_subsample(grid, np.random.default_rng(3), per_voxel)
+        kept, voxel_of_point, num_voxels = voxel_subsample(
+            grid, np.random.default_rng(3), per_voxel
+        )
         cells = [tuple(c) for c in np.floor(grid).astype(np.int64)]
         members: dict[tuple[int, ...], list[int]] = {}
         for i, cell in enumerate(cells):
@@ -418,9 +420,9 @@ def test_points_per_voxel_keeps_the_voxels_and_their_mean_features() -> None:
     scene = _scene(6000, 4, extent=1.0)
     aug = TrainAugmentation(voxel_size=0.2, max_points=10**6, elastic=())
     full = aug(scene, np.random.default_rng(9))
-    thin = TrainAugmentation(
-        voxel_size=0.2, max_points=10**6, elastic=(), points_per_voxel=1
-    )(scene, np.random.default_rng(9))
+    thin = TrainAugmentation(voxel_size=0.2, max_points=10**6, elastic=(), points_per_voxel=1)(
+        scene, np.random.default_rng(9)
+    )
     cells_full = np.floor(full.grid_coords).astype(np.int64)
     cells_thin = np.floor(thin.grid_coords).astype(np.int64)
     voxels, inverse = np.unique(cells_full, axis=0, return_inverse=True)

@@ -126,6 +126,29 @@ def test_scannet_config_is_the_paper() -> None:
 def test_synthetic_config_loads() -> None:
     config = load_config(REPO / "configs" / "synthetic.yaml")
     assert config.model_config().voxel_size == config.augmentation().voxel_size == 0.05
+    # It is the default model's recipe (its base), not a second copy of it.
+    assert config == load_config(REPO / "configs" / "default.yaml")
+
+
+def test_config_base_chain(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text("train:\n  lr: 0.01\n  epochs: 7\n")
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\ntrain:\n  epochs: 9\n")
+    config = load_config(tmp_path / "sub" / "b.yaml", ["train.batch_size=3"])
+    assert (config.train.lr, config.train.epochs, config.train.batch_size) == (0.01, 9, 3)
+    (tmp_path / "c.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"missing.yaml: config file not found \(the base of"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: e.yaml\n")
+    (tmp_path / "e.yaml").write_text("base: d.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "d.yaml")
+    (tmp_path / "f.yaml").write_text("base: a.yaml\ntrain:\n  lrr: 1\n")
+    with pytest.raises(ConfigError, match=r"f.yaml: unknown config key 'train.lrr'"):
+        load_config(tmp_path / "f.yaml")
+    (tmp_path / "g.yaml").write_text("base: [a.yaml]\n")
+    with pytest.raises(ConfigError, match="must be a file name"):
+        load_config(tmp_path / "g.yaml")
 
 
 def test_valid_override_takes_effect() -> None:
