@@ -112,6 +112,17 @@ def test_dknet_checkpoint_round_trip_including_half_precision(tmp_path: Path) ->
         torch.testing.assert_close(half.state_dict()[key], value, atol=1e-3, rtol=1e-3)
     assert torch.load(tmp_path / "full.pth", weights_only=True)["epoch"] == 3
     assert not list(tmp_path.glob("*.tmp"))
+    # A path ending in .xz is written xz-compressed and read back transparently.
+    save_checkpoint(tmp_path / "half.pth.xz", model, half=True)
+    packed = (tmp_path / "half.pth.xz").read_bytes()
+    assert packed.startswith(b"\xfd7zXZ\x00")
+    assert len(packed) < (tmp_path / "half.pth").stat().st_size
+    unpacked = load_checkpoint(tmp_path / "half.pth.xz")
+    for key, value in half.state_dict().items():
+        assert torch.equal(unpacked.state_dict()[key], value)
+    (tmp_path / "cut.pth.xz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(CheckpointError, match=r"cut\.pth\.xz: a damaged xz-compressed checkpoint"):
+        load_checkpoint(tmp_path / "cut.pth.xz")
 
 
 def test_mismatching_weights_name_the_first_problems(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ few mismatching keys.
 
 from __future__ import annotations
 
+import io
 import logging
+import lzma
 import os
 import pickle
 import re
@@ -61,10 +63,33 @@ CHECKPOINT_FORMAT_VERSION = 1
 #: Modules of the authors' model that no forward pass calls.
 UNUSED_MODULES = ("recall_linear", "semantic_branch")
 _MAX_LISTED = 5
+#: The first bytes of an xz stream: such checkpoints are decompressed in memory when read.
+XZ_MAGIC = b"\xfd7zXZ\x00"
+
+
+def _open_payload(path: Path) -> Path | io.BytesIO:
+    """``path`` itself, or its decompressed bytes when it is xz-compressed."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(XZ_MAGIC))
+            if magic != XZ_MAGIC:
+                return path
+            handle.seek(0)
+            return io.BytesIO(lzma.decompress(handle.read()))
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (lzma.LZMAError, EOFError) as exc:
+        raise CheckpointError(
+            f"{path}: a damaged xz-compressed checkpoint ({exc})",
+            hint="the file may be truncated; re-download or re-train it",
+        ) from None
 
 
 def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` with every failure turned into one clear line.
+
+    A file compressed with xz (as :func:`save_checkpoint` writes paths ending in ``.xz``, or
+    ``xz file.pth``) is decompressed in memory first.
 
     Raises:
         CheckpointError: missing, unreadable, truncated, or not a tensor dict.
@@ -73,7 +98,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        data = torch.load(_open_payload(path), map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as exc:
         text = str(exc).strip()
         if "Unsupported global" in text:
@@ -273,6 +298,8 @@ def save_checkpoint(
         extra: further plain-data entries (optimizer state, progress, RNG states, ...).
         half: store floating-point weights as float16 (for the bundled model); they are
             loaded back as float32.
+
+    A ``path`` ending in ``.xz`` is written xz-compressed (:func:`read_checkpoint` reads both).
     """
     inner: Any = getattr(model, "module", model)
     state = {k: v.detach().cpu() for k, v in inner.state_dict().items()}
@@ -282,5 +309,10 @@ def save_checkpoint(
     payload["model"] = state
     payload.update(extra or {})
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        if Path(path).suffix == ".xz":
+            buffer = io.BytesIO()
+            torch.save(payload, buffer)
+            tmp.write_bytes(lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME))
+        else:
+            torch.save(payload, tmp)
     return Path(path)
