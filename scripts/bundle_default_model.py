@@ -2,7 +2,7 @@
 
     python scripts/bundle_default_model.py RUN_DIR --out OUT_DIR [--scores UNSEEN.json]
 
-Writes ``OUT_DIR/dknet-default.pth`` (the run's ``checkpoints/last.pth`` with float16 weights and
+Writes ``OUT_DIR/dknet-default.pth.xz`` (the run's ``checkpoints/last.pth`` with float16 weights and
 no optimizer state) and ``OUT_DIR/dknet-default.json`` (its SHA-256, model configuration, the
 training recipe and time read from the run, and, with ``--scores``, the ``dknet evaluate --json``
 scores on unseen rooms). With ``--scores`` it also prints the per-class table of
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "sha256": file_sha256(weights),
         "bytes": weights.stat().st_size,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "dtype": "float16 (loaded as float32)",
+        "dtype": "float16, xz-compressed (loaded as float32)",
         "model_config": model.config.to_dict(),
         "trained_with": {
             "recipe": "scripts/train_default_model.sh (configs/default.yaml)",

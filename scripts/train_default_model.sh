@@ -7,7 +7,7 @@
 #
 # WORK_DIR receives raw/ + data/ (seed 0, 200 rooms: 140 train, 30 val, 30 test), unseen_raw/ +
 # unseen/ (seed 1000, 48 rooms; the labelled ones are scored), run/ (the training run of
-# configs/default.yaml: config.yaml, metrics.jsonl, checkpoints/), bundle/dknet-default.{pth,json}
+# configs/default.yaml: config.yaml, metrics.jsonl, checkpoints/), bundle/dknet-default.{pth.xz,json}
 # (float16 weights and their description, by scripts/bundle_default_model.py) and unseen.{json,csv} (AP / AP50 / AP25 per
 # class of those float16 weights). Re-running the script resumes an interrupted training run;
 # finished steps are skipped. Uses a GPU when one is there (DEVICE=cpu|cuda to choose).
@@ -43,8 +43,8 @@ bundle=(python "$here/scripts/bundle_default_model.py" "$work/run" --out "$work/
 "${bundle[@]}"
 # The model card's numbers: the float16 file that ships, on every labelled unseen room.
 dknet evaluate --split val --split-file "$work/unseen/scannetv2_unseen.txt" --data "$work/unseen" \
-  --checkpoint "$work/bundle/dknet-default.pth" --device "$device" --json "$work/unseen.json" \
+  --checkpoint "$work/bundle/dknet-default.pth.xz" --device "$device" --json "$work/unseen.json" \
   --csv "$work/unseen.csv" --overwrite
 "${bundle[@]}" --scores "$work/unseen.json"
 echo "total wall time $(($(stamp) - t0)) s"
-echo "to ship it: cp $work/bundle/dknet-default.{pth,json} $here/src/dknet/assets/"
+echo "to ship it: cp $work/bundle/dknet-default.{pth.xz,json} $here/src/dknet/assets/"

@@ -1,6 +1,6 @@
 """What ships inside the package: the default model and an example scene.
 
-* ``dknet/assets/dknet-default.pth``: dknet's default model, a CPU-sized DKNet trained on
+* ``dknet/assets/dknet-default.pth.xz``: dknet's default model, a CPU-sized DKNet trained on
   scan-like ``dknet synth`` rooms by ``scripts/train_default_model.sh`` and stored as float16
   weights (``docs/MODEL_CARD.md`` says what it knows and how well).
 * ``dknet/assets/dknet-default.json``: its description: SHA-256 of the weights, model
@@ -38,7 +38,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_FILE = "dknet-default.pth"
+DEFAULT_MODEL_FILE = "dknet-default.pth.xz"
 DEFAULT_MODEL_INFO = "dknet-default.json"
 EXAMPLE_SCENE = "example_room.ply"
 
@@ -50,7 +50,7 @@ class BundledModel:
     """The default model's files and description.
 
     Attributes:
-        path: the weights (a dknet checkpoint with float16 tensors).
+        path: the weights (an xz-compressed dknet checkpoint with float16 tensors).
         info: the parsed ``dknet-default.json`` (``sha256``, ``model_config``, ``training``,
             ``unseen_scores``, ...).
     """

@@ -597,9 +597,7 @@ class TrainAugmentation:
         features = None
         if self.points_per_voxel and point_idx.shape[0]:
             # Voxels from the float32 grid the model will floor, so no voxel is lost or split.
-            chosen, voxel_of_point, num_voxels = voxel_subsample(
-                grid32, rng, self.points_per_voxel
-            )
+            chosen, voxel_of_point, num_voxels = voxel_subsample(grid32, rng, self.points_per_voxel)
             means = _voxel_means(_features(rgb, metric32), voxel_of_point, num_voxels)
             features = means[voxel_of_point[chosen]]
             metric32, grid32, rgb = metric32[chosen], grid32[chosen], rgb[chosen]
