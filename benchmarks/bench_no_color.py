@@ -1,11 +1,13 @@
 """Accuracy cost of predicting without colours (``dknet predict`` on an uncoloured point cloud).
 
-    python benchmarks/bench_no_color.py --data DIR --checkpoint C [--split val] [--json OUT]
+    python benchmarks/bench_no_color.py --data DIR [--checkpoint C] [--split val]
+        [--split-file LIST] [--json OUT]
 
 Scores the same preprocessed split twice with ``dknet.engine.evaluate.evaluate_split``: once
 with the scans' colours, once with every colour replaced by the neutral grey that ``dknet
 predict`` uses for inputs without colour (``NEUTRAL_COLOR``, a zero colour feature). Prints
-AP / AP50 / AP25, semantic accuracy and mIoU for both.
+AP / AP50 / AP25, semantic accuracy and mIoU for both. Without ``--checkpoint``: the bundled
+default model.
 """
 
 from __future__ import annotations
@@ -44,16 +46,23 @@ def _summary(result: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
     parser.add_argument("--split", default="val")
+    parser.add_argument("--split-file", default=None, help="an explicit scene list")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    colour = Predictor.from_checkpoint(args.checkpoint, device="cpu")
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        from dknet.bundled import default_model
+
+        checkpoint = default_model().path
+    colour = Predictor.from_checkpoint(checkpoint, device="cpu")
     grey = _NoColorPredictor(colour.model, colour.device, checkpoint=colour.checkpoint)
+    split = {"split": args.split, "split_file": args.split_file}
     results = {
-        "with colour": _summary(evaluate_split(args.data, colour, split=args.split)),
-        "neutral grey": _summary(evaluate_split(args.data, grey, split=args.split)),
+        "with colour": _summary(evaluate_split(args.data, colour, **split)),
+        "neutral grey": _summary(evaluate_split(args.data, grey, **split)),
     }
     print(json.dumps(results, indent=2))
     if args.json:
