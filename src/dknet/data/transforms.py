@@ -484,8 +484,8 @@ class TrainAugmentation:
             occupied voxel, each carrying its voxel's mean input features, so the network sees
             exactly the voxels and voxel features of the whole scene while the point-level heads
             and losses run on fewer points (not in the paper; 0, the default, keeps every point
-            and draws nothing). With 5 cm voxels and ~2.5 points per voxel, 1 makes a training
-            iteration about a third cheaper.
+            and draws nothing). With 5 cm voxels and ~2.5 points per voxel, 1 makes a stage-3
+            training iteration about a quarter cheaper (benchmarks/RESULTS.md).
 
     Raises:
         ConfigError: a negative standard deviation, a non-positive voxel size, granularity,
