@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dknet.data.features import colors_pm1, input_features
 from dknet.labels import IGNORE_LABEL
 
 __all__ = ["PointBatch"]
@@ -146,7 +147,7 @@ class PointBatch:
         """
         xyz = np.ascontiguousarray(coords, dtype=np.float32)
         n = xyz.shape[0]
-        rgb = np.asarray(colors, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
+        rgb = colors_pm1(colors)
         # The authors form voxels from float32 (xyz * scale) shifted to a zero minimum, then
         # truncate; the same float32 operations here give the same voxels.
         scaled = xyz * np.float32(1.0 / voxel_size) if n else xyz.reshape(0, 3)
@@ -170,7 +171,7 @@ class PointBatch:
         if superpoints is not None:
             _, sp_inverse = np.unique(np.asarray(superpoints, dtype=np.int64), return_inverse=True)
             sp = torch.from_numpy(sp_inverse.astype(np.int64).reshape(-1))
-        features = np.concatenate([rgb, xyz], axis=1).astype(np.float32, copy=False)
+        features = input_features(rgb, xyz)
         return cls(
             coords=torch.from_numpy(xyz),
             grid_coords=torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32)),

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from dknet.data.features import colors_pm1, input_features
 from dknet.errors import ConfigError
 from dknet.labels import IGNORE_LABEL
 
@@ -444,18 +445,6 @@ def _take(scene: SceneArrays, idx: np.ndarray) -> SceneArrays:
     )
 
 
-def _colors_pm1(colors: np.ndarray) -> np.ndarray:
-    """(N, 3) RGB 0..255 -> float32 in [-1, 1] with the float32 operations of PointBatch."""
-    return np.asarray(colors, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
-
-
-def _features(rgb: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """(N, 6) float32 network input: colour in [-1, 1] (shifted), then metric xyz."""
-    return np.concatenate([rgb.reshape(-1, 3), coords.reshape(-1, 3)], axis=1).astype(
-        np.float32, copy=False
-    )
-
-
 @dataclass(frozen=True)
 class TrainAugmentation:
     """DKNet's training augmentation, applied per scene (defaults: the paper's values).
@@ -589,7 +578,7 @@ class TrainAugmentation:
                 # The authors keep the crop's offset; re-shifting instead keeps every axis
                 # starting at 0 (PointBatch's contract). Both are a random sub-voxel alignment.
                 grid -= grid.min(axis=0)
-        rgb = color_shift(_colors_pm1(colors), rng, std=self.color_std)
+        rgb = color_shift(colors_pm1(colors), rng, std=self.color_std)
         metric32 = metric.astype(np.float32)
         grid32 = grid.astype(np.float32)
         if kept is not None:
@@ -598,7 +587,7 @@ class TrainAugmentation:
         if self.points_per_voxel and point_idx.shape[0]:
             # Voxels from the float32 grid the model will floor, so no voxel is lost or split.
             chosen, voxel_of_point, num_voxels = voxel_subsample(grid32, rng, self.points_per_voxel)
-            means = _voxel_means(_features(rgb, metric32), voxel_of_point, num_voxels)
+            means = _voxel_means(input_features(rgb, metric32), voxel_of_point, num_voxels)
             features = means[voxel_of_point[chosen]]
             metric32, grid32, rgb = metric32[chosen], grid32[chosen], rgb[chosen]
             semantic, instance = semantic[chosen], instance[chosen]
@@ -625,7 +614,7 @@ class TrainAugmentation:
             scene.scene_id,
             xyz,
             grid,
-            _colors_pm1(scene.colors),
+            colors_pm1(scene.colors),
             scene.semantic_labels,
             scene.instance_labels,
             scene.superpoints,
@@ -650,7 +639,7 @@ class TrainAugmentation:
             (None, 0) if superpoints is None else _compact_ids(superpoints)
         )
         if features is None:
-            features = _features(rgb, coords)
+            features = input_features(rgb, coords)
         return SceneSample(
             scene_id=scene_id,
             coords=np.ascontiguousarray(coords, dtype=np.float32),
