@@ -51,6 +51,7 @@ import os
 import random
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -532,13 +533,22 @@ def _launch_numba_threads() -> None:
     changes mid-run changes torch's float reduction order, so a resumed run (whose pool starts
     at another step) would drift from an uninterrupted one. Starting the pool up front and
     restoring the count makes every step run with the same threads.
+
+    Numba's pool is also sized to torch's thread count (unless ``NUMBA_NUM_THREADS`` is set):
+    under ``torchrun`` on CPU each process gets ``OMP_NUM_THREADS=1``, and Numba's default of
+    one thread per core in every process oversubscribes the cores (two processes on 2 cores:
+    3.6 s per stage-3 step with 2 Numba threads each, 2.8-3.2 s with one).
     """
     threads = torch.get_num_threads()
+    if "numba" not in sys.modules and "NUMBA_NUM_THREADS" not in os.environ:
+        # A pool of this size (a smaller pool started and masked still costs time).
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
     try:
         import numba
     except ImportError:
         return
     numba.get_num_threads()  # launches the pool
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     torch.set_num_threads(threads)
 
 
