@@ -57,7 +57,11 @@ def train(
     ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Train DKNet: three stages, checkpoints, validation; Ctrl-C saves a checkpoint."""
+    """Train DKNet: three stages, checkpoints, validation; Ctrl-C saves a checkpoint.
+
+    Several GPUs, or the cores of a CPU (one-thread processes train faster than one process):
+    torchrun --nproc_per_node K -m dknet.cli train CONFIG ...
+    """
     from dknet.config import load_config
     from dknet.engine.train import train as run_training
 

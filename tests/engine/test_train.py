@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -459,3 +461,27 @@ def test_default_config_loads() -> None:
     assert config.augmentation().keep_fraction == (0.75, 1.0)
     assert config.augmentation().points_per_voxel == 1
     assert config.augmentation().voxel_size == 0.05
+
+
+@pytest.mark.parametrize(("torch_threads", "numba_env", "expected"), [(1, None, 1), (1, "2", 1)])
+def test_numba_pool_follows_torch_threads(
+    torch_threads: int, numba_env: str | None, expected: int
+) -> None:
+    # A fresh interpreter: Numba reads NUMBA_NUM_THREADS once, when it is first imported.
+    pytest.importorskip("numba")
+    code = (
+        "import sys, torch\n"
+        f"torch.set_num_threads({torch_threads})\n"
+        "from dknet.engine.train import _launch_numba_threads\n"
+        "assert 'numba' not in sys.modules\n"
+        "_launch_numba_threads()\n"
+        "import numba\n"
+        "print(numba.get_num_threads(), torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    if numba_env is not None:
+        env["NUMBA_NUM_THREADS"] = numba_env
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [str(expected), str(torch_threads)]

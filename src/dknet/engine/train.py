@@ -778,6 +778,14 @@ def _train(
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True,  # stage 1 and 2 leave heads unused
         )
+    elif device.type == "cpu" and torch.get_num_threads() > 1 and per_rank > 1:
+        threads = torch.get_num_threads()
+        logger.info(
+            "CPU with %d threads: one process per core trains faster (one-thread processes "
+            "under `torchrun --nproc_per_node %d -m dknet.cli train ...`)",
+            threads,
+            math.gcd(threads, train_cfg.batch_size),
+        )
     inner: Any = net.module if dist_info.enabled else net
 
     if is_main:
