@@ -548,7 +548,8 @@ def _launch_numba_threads() -> None:
     except ImportError:
         return
     numba.get_num_threads()  # launches the pool
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    pool = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    numba.set_num_threads(max(1, min(threads, pool)))
     torch.set_num_threads(threads)
 
 
