@@ -59,7 +59,7 @@ def train(
 ) -> None:
     """Train DKNet: three stages, checkpoints, validation; Ctrl-C saves a checkpoint.
 
-    Several GPUs, or the cores of a CPU (one-thread processes train faster than one process):
+    Several GPUs, or the cores of a CPU (one-thread processes run faster per iteration):
     torchrun --nproc_per_node K -m dknet.cli train CONFIG ...
     """
     from dknet.config import load_config

@@ -10,8 +10,8 @@
 # configs/default.yaml: config.yaml, metrics.jsonl, checkpoints/), bundle/dknet-default.{pth.xz,json}
 # (float16 weights and their description, by scripts/bundle_default_model.py) and unseen.{json,csv} (AP / AP50 / AP25 per
 # class of those float16 weights). Re-running the script resumes an interrupted training run;
-# finished steps are skipped. Uses a GPU when one is there (DEVICE=cpu|cuda to choose); on a CPU
-# it trains in PROCS processes (default 2; a resumed run needs the same count).
+# finished steps are skipped. Uses a GPU when one is there (DEVICE=cpu|cuda to choose); PROCS=K
+# trains in K torchrun processes (default 1; a resumed run needs the same count).
 set -euo pipefail
 work=${1:?usage: train_default_model.sh WORK_DIR [KEY=VALUE...]}
 shift
@@ -33,18 +33,11 @@ t0=$(stamp)
 }
 t1=$(stamp)
 echo "data ready in $((t1 - t0)) s"
-# configs/default.yaml from scratch (resumes an interrupted run). On a CPU, PROCS processes of
-# one thread each (torchrun, gloo; default 2, which divides the batch of 2) train about 1.8x
-# faster than one process of two threads: spconv's CPU convolutions and the per-scene work use
-# one core each. On a GPU, one process.
-procs=${PROCS:-}
-if [ -z "$procs" ]; then
-  procs=2
-  if [ "$device" = cuda ] || { [ "$device" = auto ] &&
-    python -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; }; then
-    procs=1
-  fi
-fi
+# configs/default.yaml from scratch (resumes an interrupted run) in one process. PROCS=2 runs
+# two one-thread processes under torchrun instead (gloo, one scene each per step): 1.8x faster
+# per iteration on 2 cores, but each BatchNorm then normalises over one scene, and a 40-epoch
+# run that way scored below the one-process recipe (benchmarks/RESULTS.md).
+procs=${PROCS:-1}
 resume=()
 [ -f "$work/run/checkpoints/last.pth" ] && resume=(--resume)
 train=(dknet)

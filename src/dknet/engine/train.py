@@ -782,8 +782,9 @@ def _train(
     elif device.type == "cpu" and torch.get_num_threads() > 1 and per_rank > 1:
         threads = torch.get_num_threads()
         logger.info(
-            "CPU with %d threads: one process per core trains faster (one-thread processes "
-            "under `torchrun --nproc_per_node %d -m dknet.cli train ...`)",
+            "CPU with %d threads: one-thread processes run faster per iteration "
+            "(`torchrun --nproc_per_node %d -m dknet.cli train ...`; BatchNorm then sees "
+            "each process's share of the batch)",
             threads,
             math.gcd(threads, train_cfg.batch_size),
         )
