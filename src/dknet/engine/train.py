@@ -537,7 +537,7 @@ def _launch_numba_threads() -> None:
     Numba's pool is also sized to torch's thread count (unless ``NUMBA_NUM_THREADS`` is set):
     under ``torchrun`` on CPU each process gets ``OMP_NUM_THREADS=1``, and Numba's default of
     one thread per core in every process oversubscribes the cores (two processes on 2 cores:
-    3.6 s per stage-3 step with 2 Numba threads each, 2.8-3.2 s with one).
+    3.6 s per stage-3 step with 2 Numba threads each, 2.5-3.2 s with one).
     """
     threads = torch.get_num_threads()
     if "numba" not in sys.modules and "NUMBA_NUM_THREADS" not in os.environ:
