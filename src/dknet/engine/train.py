@@ -779,8 +779,7 @@ def _train(
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True,  # stage 1 and 2 leave heads unused
         )
-    elif device.type == "cpu" and torch.get_num_threads() > 1 and per_rank > 1:
-        threads = torch.get_num_threads()
+    elif device.type == "cpu" and (threads := torch.get_num_threads()) > 1 and per_rank > 1:
         logger.info(
             "CPU with %d threads: one-thread processes run faster per iteration "
             "(`torchrun --nproc_per_node %d -m dknet.cli train ...`; BatchNorm then sees "
