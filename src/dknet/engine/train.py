@@ -33,11 +33,11 @@ index (without loading them), and each scene's augmentation depends only on
 stopped after k iterations and resumed ends with the same parameters as one never stopped.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the model runs in ``DistributedDataParallel`` (gloo on
-CPU, NCCL on CUDA) with SyncBatchNorm on CUDA (torch has none on CPU: there each process
-normalises with its own batch statistics); ``train.batch_size`` is the global batch, split
-evenly over the processes. Only rank 0 writes files, logs metrics and validates; the others
-wait for it at a barrier with ``train.dist_timeout_min``, and torchrun stops every process when
-one fails.
+CPU, NCCL on CUDA); the backbone's BatchNorms are synchronised over the processes
+(:mod:`dknet.engine.sync_batchnorm`, also on CPU), the heads' stay per process;
+``train.batch_size`` is the global batch, split evenly over the processes. Only rank 0 writes
+files, logs metrics and validates; the others wait for it at a barrier with
+``train.dist_timeout_min``, and torchrun stops every process when one fails.
 """
 
 from __future__ import annotations
@@ -768,12 +768,9 @@ def _train(
     if dist_info.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        if device.type == "cuda":
-            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        elif is_main:
-            # torch's SyncBatchNorm runs on accelerators only. On CPU each process normalises
-            # with its own batch statistics; DDP broadcasts rank 0's running statistics.
-            logger.info("CPU: BatchNorm statistics are per process (no SyncBatchNorm on CPU)")
+        from dknet.engine.sync_batchnorm import synchronise_batchnorms
+
+        net = synchronise_batchnorms(model, device)
         net = DistributedDataParallel(
             net,
             device_ids=[device.index] if device.type == "cuda" else None,
@@ -782,8 +779,7 @@ def _train(
     elif device.type == "cpu" and (threads := torch.get_num_threads()) > 1 and per_rank > 1:
         logger.info(
             "CPU with %d threads: one-thread processes run faster per iteration "
-            "(`torchrun --nproc_per_node %d -m dknet.cli train ...`; BatchNorm then sees "
-            "each process's share of the batch)",
+            "(`torchrun --nproc_per_node %d -m dknet.cli train ...`)",
             threads,
             math.gcd(threads, train_cfg.batch_size),
         )

@@ -1,0 +1,134 @@
+"""BatchNorm statistics over the whole global batch when training in several processes.
+
+With one scene per process, per-process BatchNorm normalises each layer over one room: noisier
+statistics than the one-process run with the same global batch, and a measurably weaker model
+(benchmarks/RESULTS.md). torch's ``nn.SyncBatchNorm`` fixes that on accelerators only, so on
+CPU (gloo) dknet uses :class:`CpuSyncBatchNorm`: the batch mean and variance are sums over every
+rank (two autograd-aware all-reduces), so forward and backward equal one BatchNorm over the
+concatenated rows.
+
+Only the backbone's BatchNorms (the U-Net and its output layer) are synchronised. Their
+collectives run in the same order on every rank: the backbone's graph has the same shape
+everywhere, and its backward starts only once every head has sent its gradient back. The heads
+after it run on data-dependent rows (foreground points, candidates, pairs, kernels); a rank
+without candidates skips a tower or sends it no gradient, and the backward order of the heads'
+nodes depends on those counts, so a collective there would pair with the wrong one on another
+rank (a size mismatch or a hang). The heads keep per-process statistics, on CPU and CUDA alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["CpuSyncBatchNorm", "SYNCED_MODULES", "synchronise_batchnorms"]
+
+#: Child modules of :class:`~dknet.models.DKNet` whose BatchNorms are synchronised: the
+#: backbone's, which every rank runs forward and backward in the same order at every step.
+SYNCED_MODULES = ("unet", "output_layer")
+
+
+class CpuSyncBatchNorm(nn.BatchNorm1d):
+    """``BatchNorm1d`` over (rows, channels) whose training statistics span a process group.
+
+    In eval mode, or outside a distributed run, it is exactly ``BatchNorm1d``; its state dict
+    has the same keys, so checkpoints load into the plain model.
+    """
+
+    def __init__(self, num_features: int, *, group: Any = None, **kwargs: Any) -> None:
+        super().__init__(num_features, **kwargs)
+        self.group = group
+
+    @classmethod
+    def from_batchnorm(cls, bn: nn.BatchNorm1d, group: Any = None) -> CpuSyncBatchNorm:
+        """A synchronised copy of ``bn`` sharing its parameters and buffers."""
+        sync = cls(
+            bn.num_features,
+            group=group,
+            eps=bn.eps,
+            momentum=bn.momentum,
+            affine=bn.affine,
+            track_running_stats=bn.track_running_stats,
+        )
+        sync.weight, sync.bias = bn.weight, bn.bias
+        sync.running_mean, sync.running_var = bn.running_mean, bn.running_var
+        sync.num_batches_tracked = bn.num_batches_tracked
+        sync.train(bn.training)
+        return sync
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        if not (self.training and dist.is_available() and dist.is_initialized()):
+            return super().forward(x)
+        if x.dim() != 2:
+            raise ValueError(f"CpuSyncBatchNorm expects (rows, channels), got {tuple(x.shape)}")
+        from torch.distributed.nn.functional import all_reduce
+
+        group = self.group if self.group is not None else dist.group.WORLD
+        channels = x.shape[1]
+        rows = x.new_full((1,), float(x.shape[0]))
+        sums = all_reduce(torch.cat((x.sum(dim=0), rows)), group=group)
+        count = sums[channels].detach()
+        if float(count) < 2:
+            raise ValueError("BatchNorm needs at least two rows over all processes")
+        mean = sums[:channels] / count
+        centred = x - mean
+        squares = all_reduce(centred.pow(2).sum(dim=0), group=group)
+        var = squares / count
+        out = centred * torch.rsqrt(var + self.eps)
+        if self.affine:
+            out = out * self.weight + self.bias
+        if self.track_running_stats:
+            self._update_running_stats(mean.detach(), var.detach(), count)
+        return out
+
+    @torch.no_grad()
+    def _update_running_stats(
+        self, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor
+    ) -> None:
+        assert self.running_mean is not None and self.running_var is not None
+        assert self.num_batches_tracked is not None
+        self.num_batches_tracked.add_(1)
+        if self.momentum is None:
+            factor = 1.0 / float(self.num_batches_tracked)
+        else:
+            factor = self.momentum
+        unbiased = var * (count / (count - 1))  # what BatchNorm1d stores
+        self.running_mean.mul_(1 - factor).add_(mean, alpha=factor)
+        self.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
+
+
+def synchronise_batchnorms(model: nn.Module, device: torch.device) -> nn.Module:
+    """Replace, in place, the BatchNorms of :data:`SYNCED_MODULES` with synchronised ones.
+
+    ``nn.SyncBatchNorm`` on accelerators, :class:`CpuSyncBatchNorm` (in a process group of its
+    own, so that its collectives never interleave with DistributedDataParallel's) on CPU.
+    Returns ``model``.
+    """
+    group: Any = None
+    if device.type == "cpu":
+        import torch.distributed as dist
+
+        group = dist.new_group(backend="gloo")
+    for name in SYNCED_MODULES:
+        child = getattr(model, name, None)
+        if child is None:
+            continue
+        if device.type == "cpu":
+            setattr(model, name, _convert_cpu(child, group))
+        else:
+            setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    return model
+
+
+def _convert_cpu(module: nn.Module, group: Any) -> nn.Module:
+    if isinstance(module, nn.BatchNorm1d) and not isinstance(module, CpuSyncBatchNorm):
+        return CpuSyncBatchNorm.from_batchnorm(module, group)
+    for name, child in module.named_children():
+        converted = _convert_cpu(child, group)
+        if converted is not child:
+            setattr(module, name, converted)
+    return module
