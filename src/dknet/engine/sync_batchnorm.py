@@ -3,9 +3,9 @@
 With one scene per process, per-process BatchNorm normalises each layer over one room: noisier
 statistics than the one-process run with the same global batch, and a measurably weaker model
 (benchmarks/RESULTS.md). torch's ``nn.SyncBatchNorm`` fixes that on accelerators only, so on
-CPU (gloo) dknet uses :class:`CpuSyncBatchNorm`: the batch mean and variance are sums over every
-rank (two autograd-aware all-reduces), so forward and backward equal one BatchNorm over the
-concatenated rows.
+CPU (gloo) dknet uses :class:`CpuSyncBatchNorm`: the batch mean and variance combine every
+rank's rows (one collective), and so do the two row sums of the input gradient (one more), so
+forward and backward equal one BatchNorm over the concatenated rows.
 
 Only the backbone's BatchNorms (the U-Net and its output layer) are synchronised. Their
 collectives run in the same order on every rank: the backbone's graph has the same shape
@@ -65,24 +65,14 @@ class CpuSyncBatchNorm(nn.BatchNorm1d):
             return super().forward(x)
         if x.dim() != 2:
             raise ValueError(f"CpuSyncBatchNorm expects (rows, channels), got {tuple(x.shape)}")
-        from torch.distributed.nn.functional import all_reduce
-
         group = self.group if self.group is not None else dist.group.WORLD
-        channels = x.shape[1]
-        rows = x.new_full((1,), float(x.shape[0]))
-        sums = all_reduce(torch.cat((x.sum(dim=0), rows)), group=group)
-        count = sums[channels].detach()
-        if float(count) < 2:
-            raise ValueError("BatchNorm needs at least two rows over all processes")
-        mean = sums[:channels] / count
-        centred = x - mean
-        squares = all_reduce(centred.pow(2).sum(dim=0), group=group)
-        var = squares / count
-        out = centred * torch.rsqrt(var + self.eps)
         if self.affine:
-            out = out * self.weight + self.bias
+            weight, bias = self.weight, self.bias
+        else:
+            weight, bias = x.new_ones(x.shape[1]), x.new_zeros(x.shape[1])
+        out, mean, var, count = _SyncBatchNorm.apply(x, weight, bias, self.eps, group)
         if self.track_running_stats:
-            self._update_running_stats(mean.detach(), var.detach(), count)
+            self._update_running_stats(mean, var, count)
         return out
 
     @torch.no_grad()
@@ -99,6 +89,69 @@ class CpuSyncBatchNorm(nn.BatchNorm1d):
         unbiased = var * (count / (count - 1))  # what BatchNorm1d stores
         self.running_mean.mul_(1 - factor).add_(mean, alpha=factor)
         self.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
+
+
+class _SyncBatchNorm(torch.autograd.Function):
+    """Batch norm over the rows of every rank: one collective forward, one backward.
+
+    Forward gathers each rank's row count, mean and sum of squared deviations and combines them
+    exactly (no E[x^2] - E[x]^2 cancellation). Backward all-reduces the sums of the output
+    gradient and of its product with the normalised input, the only terms of BatchNorm's input
+    gradient that span rows; the weight and bias gradients stay per rank (DDP sums them).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        eps: float,
+        group: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        import torch.distributed as dist
+
+        channels = x.shape[1]
+        var, mean = torch.var_mean(x, dim=0, correction=0)
+        local = torch.cat((x.new_full((1,), float(x.shape[0])), mean, var * x.shape[0]))
+        gathered = [torch.empty_like(local) for _ in range(dist.get_world_size(group))]
+        dist.all_gather(gathered, local.contiguous(), group=group)
+        stats = torch.stack(gathered).double()
+        counts, means, squares = stats[:, :1], stats[:, 1 : 1 + channels], stats[:, 1 + channels :]
+        count = counts.sum()
+        if float(count) < 2:
+            raise ValueError("BatchNorm needs at least two rows over all processes")
+        g_mean = (counts * means).sum(dim=0) / count
+        g_var = (squares + counts * (means - g_mean) ** 2).sum(dim=0) / count
+        g_mean, g_var = g_mean.to(x.dtype), g_var.to(x.dtype)
+        invstd = torch.rsqrt(g_var + eps)
+        scale = weight * invstd
+        out = torch.addcmul(bias - g_mean * scale, x, scale)
+        ctx.save_for_backward(x, weight, g_mean, invstd)
+        ctx.count = float(count)
+        ctx.group = group
+        count_t = x.new_full((), float(count))
+        ctx.mark_non_differentiable(g_mean, g_var, count_t)
+        return out, g_mean, g_var, count_t
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, grad_out: torch.Tensor, *_: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None, None]:
+        import torch.distributed as dist
+
+        x, weight, mean, invstd = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        normalised = (x - mean) * invstd
+        sum_dy = grad_out.sum(dim=0)
+        sum_dy_xhat = (grad_out * normalised).sum(dim=0)
+        totals = torch.cat((sum_dy, sum_dy_xhat))
+        dist.all_reduce(totals, group=ctx.group)
+        channels = x.shape[1]
+        mean_dy = totals[:channels] / ctx.count
+        mean_dy_xhat = totals[channels:] / ctx.count
+        grad_x = (grad_out - mean_dy - normalised * mean_dy_xhat) * (weight * invstd)
+        return grad_x, sum_dy_xhat, sum_dy, None, None
 
 
 def synchronise_batchnorms(model: nn.Module, device: torch.device) -> nn.Module:
