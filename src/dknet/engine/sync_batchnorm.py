@@ -18,6 +18,7 @@ rank (a size mismatch or a hang). The heads keep per-process statistics, on CPU 
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import torch
@@ -66,6 +67,8 @@ class CpuSyncBatchNorm(nn.BatchNorm1d):
         if x.dim() != 2:
             raise ValueError(f"CpuSyncBatchNorm expects (rows, channels), got {tuple(x.shape)}")
         group = self.group if self.group is not None else dist.group.WORLD
+        weight: torch.Tensor
+        bias: torch.Tensor
         if self.affine:
             weight, bias = self.weight, self.bias
         else:
@@ -154,18 +157,21 @@ class _SyncBatchNorm(torch.autograd.Function):
         return grad_x, sum_dy_xhat, sum_dy, None, None
 
 
-def synchronise_batchnorms(model: nn.Module, device: torch.device) -> nn.Module:
+def synchronise_batchnorms(
+    model: nn.Module, device: torch.device, timeout: datetime.timedelta | None = None
+) -> nn.Module:
     """Replace, in place, the BatchNorms of :data:`SYNCED_MODULES` with synchronised ones.
 
-    ``nn.SyncBatchNorm`` on accelerators, :class:`CpuSyncBatchNorm` (in a process group of its
-    own, so that its collectives never interleave with DistributedDataParallel's) on CPU.
+    ``nn.SyncBatchNorm`` on accelerators, :class:`CpuSyncBatchNorm` on CPU, in a process group
+    of its own (so that its collectives never interleave with DistributedDataParallel's) whose
+    collectives fail after ``timeout`` (pass the run's; torch's default is 30 minutes).
     Returns ``model``.
     """
     group: Any = None
     if device.type == "cpu":
         import torch.distributed as dist
 
-        group = dist.new_group(backend="gloo")
+        group = dist.new_group(backend="gloo", timeout=timeout)
     for name in SYNCED_MODULES:
         child = getattr(model, name, None)
         if child is None:

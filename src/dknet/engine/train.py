@@ -770,7 +770,8 @@ def _train(
 
         from dknet.engine.sync_batchnorm import synchronise_batchnorms
 
-        net = synchronise_batchnorms(model, device)
+        timeout = datetime.timedelta(minutes=config.train.dist_timeout_min)
+        net = synchronise_batchnorms(model, device, timeout)
         net = DistributedDataParallel(
             net,
             device_ids=[device.index] if device.type == "cuda" else None,
