@@ -115,7 +115,8 @@ class _SyncBatchNorm(torch.autograd.Function):
         import torch.distributed as dist
 
         channels = x.shape[1]
-        var, mean = torch.var_mean(x, dim=0, correction=0)
+        # (torch.var_mean over rows is ~20x slower on CPU than this fused kernel)
+        mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
         local = torch.cat((x.new_full((1,), float(x.shape[0])), mean, var * x.shape[0]))
         gathered = [torch.empty_like(local) for _ in range(dist.get_world_size(group))]
         dist.all_gather(gathered, local.contiguous(), group=group)
@@ -127,11 +128,12 @@ class _SyncBatchNorm(torch.autograd.Function):
         g_mean = (counts * means).sum(dim=0) / count
         g_var = (squares + counts * (means - g_mean) ** 2).sum(dim=0) / count
         g_mean, g_var = g_mean.to(x.dtype), g_var.to(x.dtype)
-        invstd = torch.rsqrt(g_var + eps)
-        scale = weight * invstd
-        out = torch.addcmul(bias - g_mean * scale, x, scale)
-        ctx.save_for_backward(x, weight, g_mean, invstd)
+        # torch's fused kernels do the row passes: eval-mode batch norm with the global
+        # statistics is the training output, and its backward gives the per-rank row sums.
+        out = torch.batch_norm(x, weight, bias, g_mean, g_var, False, 0.0, eps, False)
+        ctx.save_for_backward(x, weight, g_mean, g_var)
         ctx.count = float(count)
+        ctx.eps = eps
         ctx.group = group
         count_t = x.new_full((), float(count))
         ctx.mark_non_differentiable(g_mean, g_var, count_t)
@@ -143,17 +145,30 @@ class _SyncBatchNorm(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None, None]:
         import torch.distributed as dist
 
-        x, weight, mean, invstd = ctx.saved_tensors
-        grad_out = grad_out.contiguous()
-        normalised = (x - mean) * invstd
-        sum_dy = grad_out.sum(dim=0)
-        sum_dy_xhat = (grad_out * normalised).sum(dim=0)
+        x, weight, mean, var = ctx.saved_tensors
+        # grad_out * weight * invstd, sum(grad_out * x_hat), sum(grad_out) in one pass.
+        grad_x, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
+            grad_out.contiguous(),
+            x,
+            weight,
+            mean,
+            var,
+            None,
+            None,
+            False,
+            ctx.eps,
+            [True, True, True],
+        )
         totals = torch.cat((sum_dy, sum_dy_xhat))
         dist.all_reduce(totals, group=ctx.group)
         channels = x.shape[1]
         mean_dy = totals[:channels] / ctx.count
         mean_dy_xhat = totals[channels:] / ctx.count
-        grad_x = (grad_out - mean_dy - normalised * mean_dy_xhat) * (weight * invstd)
+        # grad_x -= scale * (mean_dy + x_hat * mean_dy_xhat), x_hat = (x - mean) * invstd
+        invstd = torch.rsqrt(var + ctx.eps)
+        scale = weight * invstd
+        slope = -scale * mean_dy_xhat * invstd
+        grad_x.addcmul_(x, slope).add_(-scale * mean_dy - slope * mean)
         return grad_x, sum_dy_xhat, sum_dy, None, None
 
 
