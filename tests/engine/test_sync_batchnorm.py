@@ -14,13 +14,12 @@ from torch import nn
 from dknet.engine.sync_batchnorm import SYNCED_MODULES, CpuSyncBatchNorm
 
 CHANNELS = 5
-ROWS = (7, 12)  # uneven shares, as scenes of different sizes give
 
 
-def _inputs() -> tuple[torch.Tensor, torch.Tensor, nn.BatchNorm1d]:
+def _inputs(rows: int = 19) -> tuple[torch.Tensor, torch.Tensor, nn.BatchNorm1d]:
     gen = torch.Generator().manual_seed(3)
-    x = torch.randn(sum(ROWS), CHANNELS, generator=gen, dtype=torch.float64) * 3 + 1
-    target = torch.randn(sum(ROWS), CHANNELS, generator=gen, dtype=torch.float64)
+    x = torch.randn(rows, CHANNELS, generator=gen, dtype=torch.float64) * 3 + 1
+    target = torch.randn(rows, CHANNELS, generator=gen, dtype=torch.float64)
     bn = nn.BatchNorm1d(CHANNELS, eps=1e-4, momentum=0.1).double()
     with torch.no_grad():
         bn.weight.copy_(torch.linspace(0.5, 2.0, CHANNELS))
@@ -28,18 +27,18 @@ def _inputs() -> tuple[torch.Tensor, torch.Tensor, nn.BatchNorm1d]:
     return x, target, bn
 
 
-def _worker(rank: int, port: int, out: str) -> None:
+def _worker(rank: int, port: int, out: str, shares: tuple[int, int]) -> None:
     import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
-        x, target, bn = _inputs()
+        x, target, bn = _inputs(sum(shares))
         sync = CpuSyncBatchNorm.from_batchnorm(bn, dist.new_group(backend="gloo"))
-        start = sum(ROWS[:rank])
-        share = x[start : start + ROWS[rank]].clone().requires_grad_(True)
+        start = sum(shares[:rank])
+        share = x[start : start + shares[rank]].clone().requires_grad_(True)
         out_rows = sync(share)
-        (out_rows * target[start : start + ROWS[rank]]).sum().backward()
+        (out_rows * target[start : start + shares[rank]]).sum().backward()
         torch.save(
             {
                 "out": out_rows.detach(),
@@ -62,13 +61,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_two_processes_equal_one_batchnorm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shares", [(7, 12), (0, 6)], ids=["uneven", "one-rank-empty"])
+def test_two_processes_equal_one_batchnorm(tmp_path: Path, shares: tuple[int, int]) -> None:
     import torch.multiprocessing as mp
 
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path), shares), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
 
-    x, target, bn = _inputs()
+    x, target, bn = _inputs(sum(shares))
     x.requires_grad_(True)
     out = bn(x)
     (out * target).sum().backward()

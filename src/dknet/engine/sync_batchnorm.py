@@ -116,7 +116,10 @@ class _SyncBatchNorm(torch.autograd.Function):
 
         channels = x.shape[1]
         # (torch.var_mean over rows is ~20x slower on CPU than this fused kernel)
-        mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
+        if x.shape[0]:
+            mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
+        else:  # a rank without rows adds nothing (its mean would be NaN)
+            mean = var = x.new_zeros(channels)
         local = torch.cat((x.new_full((1,), float(x.shape[0])), mean, var * x.shape[0]))
         gathered = [torch.empty_like(local) for _ in range(dist.get_world_size(group))]
         dist.all_gather(gathered, local.contiguous(), group=group)
@@ -146,19 +149,23 @@ class _SyncBatchNorm(torch.autograd.Function):
         import torch.distributed as dist
 
         x, weight, mean, var = ctx.saved_tensors
-        # grad_out * weight * invstd, sum(grad_out * x_hat), sum(grad_out) in one pass.
-        grad_x, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
-            grad_out.contiguous(),
-            x,
-            weight,
-            mean,
-            var,
-            None,
-            None,
-            False,
-            ctx.eps,
-            [True, True, True],
-        )
+        if x.shape[0]:
+            # grad_out * weight * invstd, sum(grad_out * x_hat), sum(grad_out) in one pass.
+            grad_x, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
+                grad_out.contiguous(),
+                x,
+                weight,
+                mean,
+                var,
+                None,
+                None,
+                False,
+                ctx.eps,
+                [True, True, True],
+            )
+        else:  # (that kernel aborts the process on zero rows)
+            grad_x = torch.zeros_like(x)
+            sum_dy_xhat, sum_dy = torch.zeros_like(weight), torch.zeros_like(weight)
         totals = torch.cat((sum_dy, sum_dy_xhat))
         dist.all_reduce(totals, group=ctx.group)
         channels = x.shape[1]
