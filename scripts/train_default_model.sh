@@ -34,9 +34,9 @@ t0=$(stamp)
 t1=$(stamp)
 echo "data ready in $((t1 - t0)) s"
 # configs/default.yaml from scratch (resumes an interrupted run) in one process. PROCS=2 runs
-# two one-thread processes under torchrun instead (gloo, one scene each per step): 1.8x faster
-# per iteration on 2 cores, but each BatchNorm then normalises over one scene, and a 40-epoch
-# run that way scored below the one-process recipe (benchmarks/RESULTS.md).
+# two one-thread processes under torchrun instead (gloo, one scene each per step, the
+# backbone's BatchNorms synchronised): faster per iteration on 2 cores, but 40-epoch runs that
+# way scored below the one-process recipe (benchmarks/RESULTS.md).
 procs=${PROCS:-1}
 resume=()
 [ -f "$work/run/checkpoints/last.pth" ] && resume=(--resume)

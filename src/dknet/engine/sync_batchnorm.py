@@ -1,11 +1,11 @@
 """BatchNorm statistics over the whole global batch when training in several processes.
 
-With one scene per process, per-process BatchNorm normalises each layer over one room: noisier
-statistics than the one-process run with the same global batch, and a measurably weaker model
-(benchmarks/RESULTS.md). torch's ``nn.SyncBatchNorm`` fixes that on accelerators only, so on
-CPU (gloo) dknet uses :class:`CpuSyncBatchNorm`: the batch mean and variance combine every
-rank's rows (one collective), and so do the two row sums of the input gradient (one more), so
-forward and backward equal one BatchNorm over the concatenated rows.
+With one scene per process, per-process BatchNorm normalises each layer over one room instead
+of the global batch that one process with the same batch would see. torch's
+``nn.SyncBatchNorm`` synchronises on accelerators only, so on CPU (gloo) dknet uses
+:class:`CpuSyncBatchNorm`: the batch mean and variance combine every rank's rows (one
+collective), and so do the two row sums of the input gradient (one more), so forward and
+backward equal one BatchNorm over the concatenated rows.
 
 Only the backbone's BatchNorms (the U-Net and its output layer) are synchronised. Their
 collectives run in the same order on every rank: the backbone's graph has the same shape
