@@ -369,6 +369,23 @@ def _train_losses(out: Path) -> list[float]:
     return [r["total"] for r in records if r["kind"] == "train"]
 
 
+def _train_two_ranks(
+    data: Path, out: Path, overrides: list[str]
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Train in two spawned gloo ranks; check they end with identical parameters, and return
+    rank 0's state and the names of its trained parameters."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(
+        _ddp_worker, args=(2, _free_port(), str(data), str(out), overrides), nprocs=2, join=True
+    )
+    rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
+    params = [k for k, v in rank0.items() if v.is_floating_point() and "running" not in k]
+    for key in params:
+        assert torch.equal(rank0[key], rank1[key]), key
+    return rank0, params
+
+
 @pytest.mark.slow  # two spawned processes: 30-90 s on 2 shared cores
 def test_two_gloo_processes_agree(twin_dir: Path, tmp_path: Path) -> None:
     """Two ranks end identical, and match one process with the same global batch of 2.
@@ -382,7 +399,6 @@ def test_two_gloo_processes_agree(twin_dir: Path, tmp_path: Path) -> None:
     float-order noise in near-zero gradients into full-size steps (measured: 0.002 % and
     0.4 % on the losses, 9 % on the update).
     """
-    import torch.multiprocessing as mp
 
     overrides = [
         *TINY,
@@ -392,16 +408,7 @@ def test_two_gloo_processes_agree(twin_dir: Path, tmp_path: Path) -> None:
         "data.augmentation.enabled=false",
     ]
     out = tmp_path / "ddp"
-    mp.spawn(
-        _ddp_worker,
-        args=(2, _free_port(), str(twin_dir), str(out), overrides),
-        nprocs=2,
-        join=True,
-    )
-    rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
-    params = [k for k, v in rank0.items() if v.is_floating_point() and "running" not in k]
-    for key in params:
-        assert torch.equal(rank0[key], rank1[key]), key
+    rank0, params = _train_two_ranks(twin_dir, out, overrides)
     assert (out / "checkpoints/last.pth").is_file()
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]  # rank 0
@@ -426,7 +433,6 @@ def test_two_gloo_processes_agree(twin_dir: Path, tmp_path: Path) -> None:
 def test_two_gloo_processes_with_different_scenes(data_dir: Path, tmp_path: Path) -> None:
     """Ranks whose scenes differ (foreground, candidates, an empty scene) train in stage 3
     without desynchronising their collectives, and end with identical parameters."""
-    import torch.multiprocessing as mp
 
     overrides = [
         *TINY,
@@ -438,16 +444,7 @@ def test_two_gloo_processes_with_different_scenes(data_dir: Path, tmp_path: Path
         "data.val_split=null",
     ]
     out = tmp_path / "ddp"
-    mp.spawn(
-        _ddp_worker,
-        args=(2, _free_port(), str(data_dir), str(out), overrides),
-        nprocs=2,
-        join=True,
-    )
-    rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
-    for key, value in rank0.items():
-        if value.is_floating_point() and "running" not in key:
-            assert torch.equal(value, rank1[key]), key
+    _train_two_ranks(data_dir, out, overrides)
     stages = [json.loads(x)["stage"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert stages and set(stages) == {3}
 
