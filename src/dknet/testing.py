@@ -12,7 +12,7 @@ from dknet.structures.point_cloud import IGNORE_LABEL, PointCloud
 if TYPE_CHECKING:
     from dknet.data.batch import PointBatch
 
-__all__ = ["devices", "synthetic_batch", "synthetic_scene"]
+__all__ = ["devices", "free_port", "synthetic_batch", "synthetic_scene"]
 
 
 def devices() -> list[str]:
@@ -20,6 +20,15 @@ def devices() -> list[str]:
     import torch
 
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for a test's process group)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def synthetic_scene(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from dknet.engine.sync_batchnorm import SYNCED_MODULES, CpuSyncBatchNorm
+from dknet.testing import free_port
 
 CHANNELS = 5
 
@@ -55,17 +55,11 @@ def _worker(rank: int, port: int, out: str, shares: tuple[int, int]) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize("shares", [(7, 12), (0, 6)], ids=["uneven", "one-rank-empty"])
 def test_two_processes_equal_one_batchnorm(tmp_path: Path, shares: tuple[int, int]) -> None:
     import torch.multiprocessing as mp
 
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path), shares), nprocs=2, join=True)
+    mp.spawn(_worker, args=(free_port(), str(tmp_path), shares), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
 
     x, target, bn = _inputs(sum(shares))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from dknet.config import DKNetConfig, load_config
 from dknet.data.preprocess import PREPROCESS_VERSION
 from dknet.errors import CheckpointError, ConfigError, DatasetLayoutError
 from dknet.labels import SEMANTIC_NYU40_IDS
-from dknet.testing import synthetic_scene
+from dknet.testing import free_port, synthetic_scene
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_SCENES = ("scene0000_00", "scene0001_00", "scene0002_00", "scene0003_00")
@@ -319,12 +318,6 @@ def test_cli_maps_errors_and_passes_overrides(
 # --------------------------------------------------------------------------- DDP
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _ddp_worker(
     rank: int, world: int, port: int, data: str, out: str, overrides: list[str]
 ) -> None:
@@ -377,7 +370,7 @@ def _train_two_ranks(
     import torch.multiprocessing as mp
 
     mp.spawn(
-        _ddp_worker, args=(2, _free_port(), str(data), str(out), overrides), nprocs=2, join=True
+        _ddp_worker, args=(2, free_port(), str(data), str(out), overrides), nprocs=2, join=True
     )
     rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
     params = [k for k, v in rank0.items() if v.is_floating_point() and "running" not in k]
